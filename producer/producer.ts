@@ -1,0 +1,136 @@
+/**
+ * The typed library API that enqueues work. It validates before anything is enqueued,
+ * and enqueuing the same fileName while an upload of it is in flight returns the
+ * existing job (BullMQ deduplication keyed by the file name), so two producers never
+ * start a second upload of one package.
+ */
+import { randomUUID } from 'node:crypto';
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { AppError } from '../shared/errors.ts';
+import { checkUploadFile } from '../shared/files.ts';
+import { connectProducer } from '../shared/queues/connection.ts';
+import { DOWNLOAD_JOB_OPTIONS, SYNC_JOB_OPTIONS, UPLOAD_JOB_OPTIONS } from '../shared/queues/defaults.ts';
+import type { IfExists, PackageMetadata, UploadJobData } from '../shared/queues/jobs.ts';
+import { QUEUE_PREFIX, QUEUES } from '../shared/queues/names.ts';
+import type { Transport } from '../shared/config.ts';
+
+export interface UploadRequest {
+  path: string;
+  /** The name in Jamf/JCDS; defaults to the file's base name. */
+  fileName?: string;
+  ifExists?: IfExists;
+  package?: PackageMetadata;
+  transport?: Transport;
+  /** BullMQ priority (1 = highest). */
+  priority?: number;
+}
+
+export interface Enqueued {
+  jobId: string;
+  fileName: string;
+  size: number;
+  /** False when an upload of this fileName was already in flight (its id is returned). */
+  created: boolean;
+}
+
+export interface ProducerOptions {
+  redisUrl: string;
+}
+
+/** The dedup id for an upload: one in-flight upload per JCDS file name. */
+export function uploadDedupId(fileName: string): string {
+  return `upload:${fileName}`;
+}
+
+export class Producer {
+  readonly connection: Redis;
+  readonly queues: { upload: Queue; download: Queue; sync: Queue };
+
+  private constructor(connection: Redis) {
+    this.connection = connection;
+    const q = (name: string, defaultJobOptions: JobsOptions): Queue =>
+      new Queue(name, { connection, prefix: QUEUE_PREFIX, defaultJobOptions });
+    this.queues = {
+      upload: q(QUEUES.upload, UPLOAD_JOB_OPTIONS),
+      download: q(QUEUES.download, DOWNLOAD_JOB_OPTIONS),
+      sync: q(QUEUES.sync, SYNC_JOB_OPTIONS),
+    };
+    for (const queue of Object.values(this.queues)) queue.on('error', () => undefined);
+  }
+
+  /** Connects to Redis (failing fast with REDIS_UNAVAILABLE) and returns a producer. */
+  static async connect(options: ProducerOptions): Promise<Producer> {
+    return new Producer(await connectProducer(options.redisUrl));
+  }
+
+  private async uploadJob(req: UploadRequest): Promise<{ data: UploadJobData; opts: JobsOptions }> {
+    const file = await checkUploadFile(req.path, req.fileName);
+    const ifExists = req.ifExists ?? 'skip';
+    if (!['skip', 'replace', 'fail'].includes(ifExists)) {
+      throw new AppError('USAGE', `ifExists is ${JSON.stringify(ifExists)}: use skip, replace or fail.`);
+    }
+    const data: UploadJobData = {
+      path: file.path,
+      fileName: file.fileName,
+      size: file.size,
+      mtimeMs: file.mtimeMs,
+      ifExists,
+      package: req.package ?? {},
+      step: 'prepare',
+      requestId: randomUUID(),
+      ...(req.transport ? { transport: req.transport } : {}),
+    };
+    const opts: JobsOptions = {
+      deduplication: { id: uploadDedupId(file.fileName) },
+      ...(req.priority !== undefined ? { priority: req.priority } : {}),
+    };
+    return { data, opts };
+  }
+
+  /** Validates one file and enqueues its upload; returns the job id. */
+  async upload(req: UploadRequest): Promise<Enqueued> {
+    const [result] = await this.uploadMany([req]);
+    if (!result) throw new AppError('INTERNAL', 'enqueue returned nothing');
+    return result;
+  }
+
+  /**
+   * Validates every file first (nothing is enqueued if one is invalid), then enqueues
+   * them in bulk. Duplicated names inside the batch are refused.
+   */
+  async uploadMany(reqs: UploadRequest[]): Promise<Enqueued[]> {
+    const jobs = await Promise.all(reqs.map(r => this.uploadJob(r)));
+    const seen = new Set<string>();
+    for (const j of jobs) {
+      if (seen.has(j.data.fileName)) {
+        throw new AppError('USAGE', `${j.data.fileName} is given twice in one batch: each JCDS file name can be uploaded once at a time.`);
+      }
+      seen.add(j.data.fileName);
+    }
+    const out: Enqueued[] = [];
+    const CHUNK = 500;
+    for (let i = 0; i < jobs.length; i += CHUNK) {
+      const slice = jobs.slice(i, i + CHUNK);
+      const added = await this.queues.upload.addBulk(slice.map(j => ({ name: 'upload', data: j.data, opts: j.opts })));
+      // A deduplicated add returns the id of the upload already in flight; the request id
+      // in the stored data tells whether the stored job is ours.
+      const stored = await Promise.all(added.map(job => this.queues.upload.getJob(String(job.id))));
+      for (const [k, job] of added.entries()) {
+        const req = slice[k]!;
+        out.push({
+          jobId: String(job.id),
+          fileName: req.data.fileName,
+          size: req.data.size,
+          created: (stored[k]?.data as UploadJobData | undefined)?.requestId === req.data.requestId,
+        });
+      }
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(Object.values(this.queues).map(q => q.close()));
+    this.connection.disconnect();
+  }
+}

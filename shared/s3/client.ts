@@ -1,0 +1,42 @@
+/**
+ * S3 clients for JCDS. Credentials come from a provider function (the vault), so a
+ * renewal swaps keys under a running upload without restarting any part.
+ *
+ * Checksums: `WHEN_REQUIRED` for both directions. With the SDK's default, stream bodies
+ * go out as aws-chunked with trailing checksums, which some S3-compatible servers store
+ * or refuse (see shared/local-s3.md); parts carry a Content-MD5 of our own instead.
+ */
+import { Agent } from 'node:https';
+import { Agent as HttpAgent } from 'node:http';
+import { S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
+
+export interface S3ClientSettings {
+  region: string;
+  /** An endpoint override (AWS_ENDPOINT_URL_S3); implies path-style addressing. */
+  endpoint?: string | undefined;
+  credentials: AwsCredentialIdentity | AwsCredentialIdentityProvider;
+  maxSockets?: number;
+}
+
+export function createS3Client(settings: S3ClientSettings): S3Client {
+  const maxSockets = settings.maxSockets ?? 32;
+  return new S3Client({
+    region: settings.region,
+    ...(settings.endpoint ? { endpoint: settings.endpoint, forcePathStyle: true } : {}),
+    credentials: settings.credentials,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    // Retries of our own (per part, with credential renewal) sit above the SDK's.
+    maxAttempts: 2,
+    requestHandler: new NodeHttpHandler({
+      httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
+      httpsAgent: new Agent({ keepAlive: true, maxSockets }),
+      connectionTimeout: 10_000,
+      // No total request timeout: a multi-GiB CompleteMultipartUpload may be quiet for
+      // minutes. Idle sockets are still detected by the socket timeout.
+      socketTimeout: 300_000,
+    }),
+  });
+}

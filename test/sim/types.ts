@@ -1,0 +1,106 @@
+/**
+ * Contracts between the parts of the Jamf Pro + JCDS simulator (a test double: product
+ * code never imports it). Two modules share these:
+ *   - test/sim/s3/   the S3 endpoint (SigV4, multipart, ranges) over an on-disk ObjectStore;
+ *   - test/sim/jamf/ the Jamf Pro API (auth, JCDS v1, packages, Classic API);
+ * wired together by test/sim/server.ts and started by test/sim/main.ts.
+ */
+
+/** Temporary S3 credentials as the simulator issued them (the JCDS v1 endpoints). */
+export interface IssuedCredential {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  /** Epoch milliseconds after which S3 answers ExpiredToken. */
+  expiresAt: number;
+}
+
+/** Looks up and issues credentials; persisted under the data dir so a restart keeps them. */
+export interface CredentialRegistry {
+  issue(ttlSeconds: number): IssuedCredential;
+  /** Renews: a new key set (new id, secret, token) with a fresh expiry. */
+  renew(ttlSeconds: number): IssuedCredential;
+  get(accessKeyId: string): IssuedCredential | undefined;
+  /** Fault switch: every credential issued so far expires now. */
+  expireAll(): void;
+}
+
+/** Hashes of a stored object, computed on the bytes actually stored. */
+export interface ObjectHashes {
+  size: number;
+  md5: string;
+  sha256: string;
+  sha3_512: string;
+}
+
+export interface StoredObjectInfo {
+  bucket: string;
+  key: string;
+  size: number;
+  etag: string; // quoted, as S3 returns it: "md5hex" or "md5hex-N"
+  lastModified: Date;
+  contentType: string | undefined;
+}
+
+/**
+ * Objects and multipart uploads kept on disk under dataDir. Bodies are streamed to disk,
+ * never buffered whole.
+ */
+export interface ObjectStore {
+  head(bucket: string, key: string): Promise<StoredObjectInfo | undefined>;
+  list(bucket: string, prefix: string): Promise<StoredObjectInfo[]>;
+  /** A readable stream of [start, end] inclusive (the whole object when omitted). */
+  read(bucket: string, key: string, range?: { start: number; end: number }): NodeJS.ReadableStream;
+  /** Writes a whole object from a stream (PutObject, or the Jamf package upload endpoint). */
+  put(bucket: string, key: string, body: NodeJS.ReadableStream, contentType?: string): Promise<StoredObjectInfo>;
+  delete(bucket: string, key: string): Promise<boolean>;
+  /** Whole-object hashes; computed once per stored version and cached. */
+  hashes(bucket: string, key: string): Promise<ObjectHashes | undefined>;
+  /** Fault switch: flips bytes of the stored object (its cached hashes stay the old ones). */
+  corrupt(bucket: string, key: string): Promise<void>;
+  /** Open multipart uploads (for tests asserting that none is left behind). */
+  listMultipartUploads(bucket: string): Promise<Array<{ key: string; uploadId: string; initiated: Date }>>;
+}
+
+/** Switchable faults for tests. Every field optional; an empty object means no faults. */
+export interface Faults {
+  /** Added latency on every Jamf API request, ms. */
+  jamfLatencyMs?: number;
+  /** Added latency on every S3 request, ms. */
+  s3LatencyMs?: number;
+  /** The next N Jamf API requests (other than token requests) answer 429 with Retry-After. */
+  jamf429Count?: number;
+  jamf429RetryAfterSeconds?: number;
+  /** The next N Jamf API requests answer 503. */
+  jamf503Count?: number;
+  /** The next N S3 requests answer 503 SlowDown. */
+  s3SlowDownCount?: number;
+  /** The next N S3 requests have their connection destroyed mid-request. */
+  s3DropCount?: number;
+  /** The next N Jamf requests have their connection destroyed. */
+  jamfDropCount?: number;
+  /** UploadPart for these part numbers always fails (500 InternalError), for every upload. */
+  failPartNumbers?: number[];
+  /** Throttle S3 request/response bodies to this many bytes per second per request. */
+  s3BytesPerSecond?: number;
+  /** Presigned download URLs issued from now on expire after this many seconds. */
+  presignTtlSeconds?: number;
+  /** The next N token requests answer 401 (a revoked / wrong client). */
+  tokenFailCount?: number;
+}
+
+/** Counters for tests to read (GET /__sim/counters on the Jamf port). */
+export interface Counters {
+  /** "METHOD /path/template" for Jamf (e.g. "POST /api/v1/jcds/files"), or the S3 operation name ("UploadPart"). */
+  calls: Record<string, number>;
+  /** UploadPart calls per part number, across all uploads ("3": 2). */
+  uploadPartByNumber: Record<string, number>;
+  /** Credential renewals (POST /api/v1/jcds/renew-credentials that succeeded). */
+  credentialRenewals: number;
+  /** Token requests (oauth + user token endpoints). */
+  tokenRequests: number;
+  /** Body bytes the S3 side served for GetObject (downloads). */
+  s3BytesServed: number;
+  /** Body bytes the S3 side received (PutObject + UploadPart). */
+  s3BytesReceived: number;
+}

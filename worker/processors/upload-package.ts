@@ -1,0 +1,48 @@
+/**
+ * Step 2 on the `package-upload` transport (Jamf Pro 11.5+, the supported path once the
+ * JCDS v1 endpoints are gone): the package record is created first (or the existing one
+ * reused for replace), then the file is streamed as multipart/form-data to
+ * POST /api/v1/packages/{id}/upload. Not resumable: a failure retries the whole file.
+ * A package this job created is deleted again if the upload fails for good, so no
+ * package is left without its file.
+ */
+import { assertUnchanged } from '../../shared/files.ts';
+import { packageFields } from './upload-finalize.ts';
+import { progress, saveStep, type StepArgs } from './upload-job.ts';
+
+export async function stagePackageUpload(args: StepArgs): Promise<void> {
+  const { ctx, job, log, signal } = args;
+  const d = job.data;
+  let packageId = d.existingPackageId ?? d.packageId;
+  if (!packageId) {
+    // A retry after a crash between create and checkpoint finds the record by fileName.
+    const found = await ctx.jamf.findPackageByFileName(d.fileName);
+    if (found) {
+      packageId = String(found.id);
+      await saveStep(job, { packageId });
+    } else {
+      const created = await ctx.jamf.createPackage(await packageFields(ctx, d));
+      packageId = String(created.id);
+      await saveStep(job, { packageId, packageCreated: true });
+      await job.log(`package ${packageId} created for ${d.fileName}`);
+    }
+  }
+  await assertUnchanged(d);
+  let lastReport = 0;
+  await ctx.jamf.uploadPackageFile(packageId, d.path, {
+    fileName: d.fileName,
+    ...(signal ? { signal } : {}),
+    onProgress: (sent: number) => {
+      const now = Date.now();
+      if (now - lastReport > 500 || sent === d.size) {
+        lastReport = now;
+        void progress(job, sent, 'uploading to Jamf Pro').catch(() => undefined);
+      }
+    },
+  });
+  await assertUnchanged(d);
+  ctx.metrics.bytesUploaded(d.size);
+  await job.log(`uploaded ${d.size} bytes through POST /api/v1/packages/${packageId}/upload`);
+  log.info({ packageId }, 'package upload done');
+  await saveStep(job, { step: 'finalize', stored: true, bytesSent: d.size });
+}

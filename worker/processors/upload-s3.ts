@@ -1,0 +1,320 @@
+/**
+ * Steps 2 and 3 on the `s3` transport (JCDS v1 temporary credentials, straight to S3).
+ *
+ * stage: POST /api/v1/jcds/files gives credentials, bucket and path; they go into the
+ *   vault (never into job data). Below the split threshold the file goes up in this job
+ *   (lib-storage Upload, hashing the bytes as they stream to catch a file changing
+ *   mid-upload). Above it: CreateMultipartUpload, checkpoint {uploadId, key, partSize} in
+ *   the job data, then the `complete` step adds the children.
+ * complete: adds any part/hash child not yet done (deterministic job ids make a re-add a
+ *   no-op), waits for them (moveToWaitingChildren), then completes the multipart upload
+ *   from the children's ETags, cross-checked with ListParts. It is idempotent: a repeat
+ *   that finds NoSuchUpload checks the object with HeadObject (size and md5-N ETag).
+ *   A child that failed for good wakes this job (continueParentOnFailure): it aborts the
+ *   multipart upload, removes the children still waiting and fails with the part's reason.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { PassThrough } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  HeadObjectCommand,
+  ListPartsCommand,
+  type Part,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { UnrecoverableError, WaitingChildrenError } from 'bullmq';
+import { AppError } from '../../shared/errors.ts';
+import { assertUnchanged } from '../../shared/files.ts';
+import { md5Hex } from '../../shared/hash.ts';
+import { PART_JOB_OPTIONS } from '../../shared/queues/defaults.ts';
+import type { HashJobData, HashResult, MultipartState, PartJobData, PartResult } from '../../shared/queues/jobs.ts';
+import { isAccessDenied, isExpiredToken, isNoSuchUpload, toS3AppError } from '../../shared/s3/errors.ts';
+import { allParts, multipartEtag, planParts } from '../../shared/s3/part-plan.ts';
+import type { WorkerContext } from '../context.ts';
+import { progress, saveStep, vaultKeyFor, type StepArgs, type UploadJob } from './upload-job.ts';
+
+/** Retries an S3 call after ExpiredToken with renewed credentials (not a job attempt). */
+export async function withRenewal<T>(ctx: WorkerContext, vaultKey: string, fn: () => Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isExpiredToken(err) || i >= 4) throw err;
+      await ctx.renewAfterExpiry(vaultKey);
+    }
+  }
+}
+
+export async function stageS3(args: StepArgs): Promise<void> {
+  const { ctx, job, log, signal } = args;
+  const d = job.data;
+  const vaultKey = vaultKeyFor(job);
+  const created = await ctx.jamf.createJcdsFile();
+  const creds = await ctx.vault.put(vaultKey, {
+    accessKeyId: created.accessKeyID,
+    secretAccessKey: created.secretAccessKey,
+    sessionToken: created.sessionToken,
+    expiration: created.expiration * 1000,
+    region: created.region,
+    bucketName: created.bucketName,
+    path: created.path,
+  });
+  const key = `${creds.path}${d.fileName}`;
+  const s3 = ctx.s3For(vaultKey, creds.region);
+
+  if (d.size < ctx.config.splitThreshold) {
+    await assertUnchanged(d);
+    const sha3 = createHash('sha3-512');
+    const md5 = createHash('md5');
+    const body = new PassThrough({ highWaterMark: 1 << 20 });
+    const source = createReadStream(d.path, { highWaterMark: 1 << 20 });
+    source.on('data', chunk => {
+      sha3.update(chunk as Buffer);
+      md5.update(chunk as Buffer);
+    });
+    source.on('error', err => body.destroy(err));
+    source.pipe(body);
+    const upload = new Upload({
+      client: s3,
+      params: { Bucket: creds.bucketName, Key: key, Body: body, ContentType: 'application/octet-stream' },
+      partSize: Math.max(ctx.config.partSize, 5 * 1024 * 1024),
+      queueSize: 4,
+      leavePartsOnError: false,
+    });
+    upload.on('httpUploadProgress', p => {
+      if (p.loaded !== undefined) void progress(job, p.loaded, 'uploading').catch(() => undefined);
+    });
+    const onAbort = (): void => void upload.abort().catch(() => undefined);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await withRenewal(ctx, vaultKey, () => upload.done());
+    } catch (err) {
+      throw toS3AppError(err, `the upload of ${d.fileName}`);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    await assertUnchanged(d);
+    const streamed = { sha3_512: sha3.digest('hex'), md5: md5.digest('hex') };
+    if (d.hashes && (d.hashes.sha3_512 !== streamed.sha3_512 || d.hashes.md5 !== streamed.md5)) {
+      throw new AppError('FILE_CHANGED', `${d.path} changed while it was being uploaded (its hash differs from the one taken before); nothing was published. Enqueue it again once it is final.`);
+    }
+    ctx.metrics.bytesUploaded(d.size);
+    await job.log(`uploaded ${d.size} bytes in one request set to s3://${creds.bucketName}/${key}`);
+    log.info({ key, size: d.size }, 'single upload done');
+    ctx.releaseS3(vaultKey);
+    await saveStep(job, { step: 'finalize', stored: true, hashes: streamed, bytesSent: d.size });
+    return;
+  }
+
+  const plan = planParts(d.size, ctx.config.partSize);
+  const mpu = await withRenewal(ctx, vaultKey, () =>
+    s3.send(
+      new CreateMultipartUploadCommand({ Bucket: creds.bucketName, Key: key, ContentType: 'application/octet-stream' }),
+      signal ? { abortSignal: signal } : {},
+    ),
+  ).catch(err => {
+    throw toS3AppError(err, `CreateMultipartUpload for ${d.fileName}`);
+  });
+  if (!mpu.UploadId) throw new AppError('S3_ERROR', `CreateMultipartUpload for ${d.fileName} returned no UploadId.`);
+  const multipart: MultipartState = {
+    uploadId: mpu.UploadId,
+    bucket: creds.bucketName,
+    key,
+    region: creds.region,
+    partSize: plan.partSize,
+    partCount: plan.partCount,
+    vaultKey,
+  };
+  await job.log(`multipart upload started: ${plan.partCount} parts of ${plan.partSize} bytes`);
+  log.info({ key, partCount: plan.partCount, partSize: plan.partSize }, 'multipart upload created');
+  await saveStep(job, { step: 'complete', multipart });
+}
+
+interface ChildOutcome {
+  parts: Map<number, PartResult>;
+  hash: HashResult | undefined;
+}
+
+async function childOutcome(job: UploadJob): Promise<ChildOutcome> {
+  const values = await job.getChildrenValues<PartResult | HashResult>();
+  const parts = new Map<number, PartResult>();
+  let hash: HashResult | undefined;
+  for (const v of Object.values(values)) {
+    if (v && 'kind' in v && v.kind === 'hash') hash = v;
+    else if (v && 'partNumber' in v) parts.set(v.partNumber, v);
+  }
+  return { parts, hash };
+}
+
+function childId(job: UploadJob, what: string): string {
+  return `${job.id}-${what}`;
+}
+
+async function addMissingChildren(ctx: WorkerContext, job: UploadJob, mp: MultipartState, have: ChildOutcome): Promise<number> {
+  const d = job.data;
+  const parent = { id: String(job.id), queue: job.queueQualifiedName };
+  const opts = { ...PART_JOB_OPTIONS, parent, continueParentOnFailure: true };
+  const adds: Array<{ name: string; data: PartJobData | HashJobData; opts: typeof opts & { jobId: string } }> = [];
+  for (const r of allParts(d.size, { partSize: mp.partSize, partCount: mp.partCount })) {
+    if (have.parts.has(r.partNumber)) continue;
+    const data: PartJobData = {
+      uploadJobId: String(job.id),
+      fileName: d.fileName,
+      path: d.path,
+      size: d.size,
+      mtimeMs: d.mtimeMs,
+      bucket: mp.bucket,
+      key: mp.key,
+      region: mp.region,
+      uploadId: mp.uploadId,
+      vaultKey: mp.vaultKey,
+      partNumber: r.partNumber,
+      offset: r.offset,
+      length: r.length,
+    };
+    adds.push({ name: 'part', data, opts: { ...opts, jobId: childId(job, `p${r.partNumber}`) } });
+  }
+  if (!have.hash && !d.hashes) {
+    const data: HashJobData = { uploadJobId: String(job.id), fileName: d.fileName, path: d.path, size: d.size, mtimeMs: d.mtimeMs };
+    adds.push({ name: 'hash', data, opts: { ...opts, jobId: childId(job, 'hash') } });
+  }
+  for (let i = 0; i < adds.length; i += 500) await ctx.partQueue.addBulk(adds.slice(i, i + 500));
+  return adds.length;
+}
+
+/** Aborts the multipart upload and removes waiting children; best effort, logged. */
+export async function abortMultipart(ctx: WorkerContext, job: UploadJob, reason: string): Promise<void> {
+  const mp = job.data.multipart;
+  await job.removeUnprocessedChildren().catch(() => undefined);
+  if (!mp) return;
+  try {
+    await withRenewal(ctx, mp.vaultKey, () =>
+      ctx.s3For(mp.vaultKey, mp.region).send(new AbortMultipartUploadCommand({ Bucket: mp.bucket, Key: mp.key, UploadId: mp.uploadId })),
+    );
+    await job.log(`multipart upload aborted: ${reason}`);
+  } catch (err) {
+    if (!isNoSuchUpload(err)) ctx.logger.warn({ err: toS3AppError(err, 'AbortMultipartUpload'), jobId: job.id }, 'abort failed');
+  } finally {
+    ctx.releaseS3(mp.vaultKey);
+    await ctx.vault.delete(mp.vaultKey).catch(() => undefined);
+  }
+}
+
+async function listAllParts(ctx: WorkerContext, mp: MultipartState): Promise<Part[] | undefined> {
+  const s3 = ctx.s3For(mp.vaultKey, mp.region);
+  const out: Part[] = [];
+  let marker: string | undefined;
+  try {
+    for (;;) {
+      const page = await withRenewal(ctx, mp.vaultKey, () =>
+        s3.send(new ListPartsCommand({ Bucket: mp.bucket, Key: mp.key, UploadId: mp.uploadId, ...(marker ? { PartNumberMarker: marker } : {}) })),
+      );
+      out.push(...(page.Parts ?? []));
+      if (!page.IsTruncated || !page.NextPartNumberMarker) return out;
+      marker = page.NextPartNumberMarker;
+    }
+  } catch (err) {
+    // JCDS credentials may not allow ListParts (jamf-api.md 2.2): skip the cross-check.
+    if (isAccessDenied(err)) return undefined;
+    throw err;
+  }
+}
+
+/** A child that failed for good: abort the multipart upload and fail with its reason. */
+async function failOnChildFailure(ctx: WorkerContext, job: UploadJob): Promise<void> {
+  const failed = await job.getIgnoredChildrenFailures();
+  const first = Object.entries(failed)[0];
+  if (!first) return;
+  const [childKey, reason] = first;
+  const child = childKey.split(':').pop() ?? childKey;
+  await abortMultipart(ctx, job, `child ${child} failed`);
+  throw new UnrecoverableError(
+    reason.startsWith('[') ? reason : `[PART_FAILED] ${child} of ${job.data.fileName} failed for good: ${reason}`,
+  );
+}
+
+export async function completeS3(args: StepArgs): Promise<void> {
+  const { ctx, job, token, log } = args;
+  const d = job.data;
+  const mp = d.multipart;
+  if (!mp) throw new AppError('INTERNAL', `upload ${job.id} is at step complete without multipart state`);
+
+  await failOnChildFailure(ctx, job);
+  let have = await childOutcome(job);
+  const missing = mp.partCount - have.parts.size + (have.hash || d.hashes ? 0 : 1);
+  if (missing > 0) {
+    await addMissingChildren(ctx, job, mp, have);
+    if (await job.moveToWaitingChildren(token ?? '')) throw new WaitingChildrenError();
+    await failOnChildFailure(ctx, job);
+    have = await childOutcome(job);
+  }
+  if (have.parts.size !== mp.partCount) {
+    throw new AppError('UPLOAD_INCOMPLETE', `${d.fileName}: ${have.parts.size} of ${mp.partCount} parts are done but no part job is pending.`, {
+      retryable: true,
+    });
+  }
+  await assertUnchanged(d);
+
+  const sorted = [...have.parts.values()].sort((a, b) => a.partNumber - b.partNumber);
+  const expectedEtag = multipartEtag(
+    sorted.map(p => p.etag),
+    md5Hex,
+  );
+  const s3 = ctx.s3For(mp.vaultKey, mp.region);
+  const listed = await listAllParts(ctx, mp).catch(err => {
+    if (isNoSuchUpload(err)) return 'gone' as const;
+    throw toS3AppError(err, `ListParts for ${d.fileName}`);
+  });
+  if (Array.isArray(listed)) {
+    const byNumber = new Map(listed.map(p => [p.PartNumber, p.ETag]));
+    const wrong = sorted.filter(p => byNumber.get(p.partNumber) !== p.etag).map(p => p.partNumber);
+    if (wrong.length > 0) {
+      // A zombie worker may have re-sent a part after its lock was lost; S3 holds the
+      // latest bytes of that part number, which are the same file range: use S3's ETag.
+      log.warn({ parts: wrong.slice(0, 20) }, 'part ETags differ from ListParts; using the ones S3 holds');
+      for (const n of wrong) {
+        const etag = byNumber.get(n);
+        if (!etag) throw new AppError('UPLOAD_INCOMPLETE', `S3 does not hold part ${n} of ${d.fileName}.`, { retryable: false });
+        sorted[n - 1] = { partNumber: n, etag, size: sorted[n - 1]!.size };
+      }
+    }
+  }
+  const finalEtag = multipartEtag(
+    sorted.map(p => p.etag),
+    md5Hex,
+  );
+  try {
+    await withRenewal(ctx, mp.vaultKey, () =>
+      s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: mp.bucket,
+          Key: mp.key,
+          UploadId: mp.uploadId,
+          MultipartUpload: { Parts: sorted.map(p => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+        }),
+      ),
+    );
+  } catch (err) {
+    if (!isNoSuchUpload(err)) throw toS3AppError(err, `CompleteMultipartUpload for ${d.fileName}`);
+    // Already completed by an earlier attempt that died before checkpointing: confirm.
+    const head = await withRenewal(ctx, mp.vaultKey, () => s3.send(new HeadObjectCommand({ Bucket: mp.bucket, Key: mp.key }))).catch(e => {
+      throw toS3AppError(e, `HeadObject for ${d.fileName}`);
+    });
+    if (head.ContentLength !== d.size || (head.ETag && head.ETag !== finalEtag && head.ETag !== expectedEtag)) {
+      throw new AppError(
+        'UPLOAD_INCOMPLETE',
+        `The multipart upload of ${d.fileName} is gone and the stored object does not match (size ${head.ContentLength}, ETag ${head.ETag}, expected ${d.size} and ${finalEtag}).`,
+      );
+    }
+    log.info({ etag: head.ETag }, 'multipart upload already completed; confirmed with HeadObject');
+  }
+  const hashes = d.hashes ?? (have.hash ? { sha3_512: have.hash.sha3_512, md5: have.hash.md5 } : undefined);
+  if (!hashes) throw new AppError('INTERNAL', `${d.fileName}: the hash child returned nothing`);
+  await job.log(`multipart upload completed: ${mp.partCount} parts, ETag ${finalEtag}`);
+  ctx.releaseS3(mp.vaultKey);
+  await ctx.vault.delete(mp.vaultKey).catch(() => undefined);
+  await saveStep(job, { step: 'finalize', stored: true, hashes, bytesSent: d.size });
+}
