@@ -10,10 +10,17 @@ import type { Redis } from 'ioredis';
 import { AppError } from '../shared/errors.ts';
 import { checkUploadFile } from '../shared/files.ts';
 import { connectProducer } from '../shared/queues/connection.ts';
-import { DOWNLOAD_JOB_OPTIONS, SYNC_JOB_OPTIONS, UPLOAD_JOB_OPTIONS } from '../shared/queues/defaults.ts';
+import {
+  DOWNLOAD_JOB_OPTIONS,
+  SYNC_JOB_OPTIONS,
+  UPLOAD_JOB_OPTIONS,
+} from '../shared/queues/defaults.ts';
 import type { IfExists, PackageMetadata, UploadJobData } from '../shared/queues/jobs.ts';
 import { QUEUE_PREFIX, QUEUES } from '../shared/queues/names.ts';
 import type { Transport } from '../shared/config.ts';
+import { buildDownloadJob, type DownloadRequest } from './download.ts';
+import { addSchedule, listSchedules, removeSchedule, type ScheduleInfo, type ScheduleRequest } from './schedules.ts';
+import { buildSyncJob, type SyncRequest } from './sync.ts';
 
 export interface UploadRequest {
   path: string;
@@ -68,7 +75,10 @@ export class Producer {
     const file = await checkUploadFile(req.path, req.fileName);
     const ifExists = req.ifExists ?? 'skip';
     if (!['skip', 'replace', 'fail'].includes(ifExists)) {
-      throw new AppError('USAGE', `ifExists is ${JSON.stringify(ifExists)}: use skip, replace or fail.`);
+      throw new AppError(
+        'USAGE',
+        `ifExists is ${JSON.stringify(ifExists)}: use skip, replace or fail.`,
+      );
     }
     const data: UploadJobData = {
       path: file.path,
@@ -104,7 +114,10 @@ export class Producer {
     const seen = new Set<string>();
     for (const j of jobs) {
       if (seen.has(j.data.fileName)) {
-        throw new AppError('USAGE', `${j.data.fileName} is given twice in one batch: each JCDS file name can be uploaded once at a time.`);
+        throw new AppError(
+          'USAGE',
+          `${j.data.fileName} is given twice in one batch: each JCDS file name can be uploaded once at a time.`,
+        );
       }
       seen.add(j.data.fileName);
     }
@@ -112,7 +125,9 @@ export class Producer {
     const CHUNK = 500;
     for (let i = 0; i < jobs.length; i += CHUNK) {
       const slice = jobs.slice(i, i + CHUNK);
-      const added = await this.queues.upload.addBulk(slice.map(j => ({ name: 'upload', data: j.data, opts: j.opts })));
+      const added = await this.queues.upload.addBulk(
+        slice.map(j => ({ name: 'upload', data: j.data, opts: j.opts })),
+      );
       // A deduplicated add returns the id of the upload already in flight; the request id
       // in the stored data tells whether the stored job is ours.
       const stored = await Promise.all(added.map(job => this.queues.upload.getJob(String(job.id))));
@@ -127,6 +142,38 @@ export class Producer {
       }
     }
     return out;
+  }
+
+  /**
+   * Checks a download (safe name, destination folder exists, no existing file unless
+   * overwrite) and enqueues it; returns the job id. A download already in flight to the
+   * same destination is returned instead of a second one.
+   */
+  async download(req: DownloadRequest): Promise<string> {
+    const { data, opts } = await buildDownloadJob(req);
+    const job = await this.queues.download.add('download', data, opts);
+    return String(job.id);
+  }
+
+  /** Checks the folder and enqueues one sync run (up or down); returns the job id. */
+  async sync(req: SyncRequest): Promise<string> {
+    const data = await buildSyncJob(req);
+    const job = await this.queues.sync.add('sync', data);
+    return String(job.id);
+  }
+
+  /** Adds (or replaces, by name) a sync schedule: cron syntax, optional IANA time zone. */
+  addSchedule(req: ScheduleRequest): Promise<ScheduleInfo> {
+    return addSchedule(this.queues.sync, req);
+  }
+
+  listSchedules(): Promise<ScheduleInfo[]> {
+    return listSchedules(this.queues.sync);
+  }
+
+  /** Removes a schedule and its pending run; USAGE error when no schedule has this name. */
+  removeSchedule(name: string): Promise<void> {
+    return removeSchedule(this.queues.sync, name);
   }
 
   async close(): Promise<void> {

@@ -42,6 +42,10 @@ export interface Config {
   stalledIntervalMs: number;
   /** How long finalize polls Jamf for the stored file's hash (ms). */
   verifyTimeoutMs: number;
+  /** Attempts of one part job before it fails for good. */
+  partAttempts: number;
+  /** First retry delay of a failed job (ms); doubles per attempt, with jitter. */
+  retryDelayMs: number;
 }
 
 export const DEFAULT_PART_SIZE = 16 * MiB;
@@ -55,7 +59,8 @@ export const ENV_DOC: Record<string, string> = {
   JAMF_CLIENT_SECRET: 'the API client secret (with JAMF_CLIENT_ID)',
   JAMF_USERNAME: 'a Jamf Pro user name (with JAMF_PASSWORD), instead of an API client',
   JAMF_PASSWORD: 'the password of JAMF_USERNAME',
-  REDIS_URL: 'redis://host:port[/db] or unix:///path/to/redis.sock (default redis://127.0.0.1:6379)',
+  REDIS_URL:
+    'redis://host:port[/db] or unix:///path/to/redis.sock (default redis://127.0.0.1:6379)',
   JCDS_FLEET_SECRET: 'a secret of at least 16 characters that encrypts S3 credentials in Redis',
   JCDS_TRANSPORT: 'auto, s3 or package-upload (default auto)',
   JCDS_PART_SIZE: 'multipart part size, bytes or with a unit, at least 5MiB (default 16MiB)',
@@ -64,9 +69,13 @@ export const ENV_DOC: Record<string, string> = {
   JCDS_WORKER_CONCURRENCY: 'upload, download and sync jobs per worker process (default 4)',
   JCDS_PART_CONCURRENCY: 'part jobs per worker process (default 6)',
   JCDS_GLOBAL_PART_CONCURRENCY: 'part jobs in flight across the fleet (default 32)',
-  JCDS_LOCK_DURATION: 'job lock duration in ms; jobs of a dead worker move on after about this long (default 60000)',
+  JCDS_LOCK_DURATION:
+    'job lock duration in ms; jobs of a dead worker move on after about this long (default 60000)',
   JCDS_STALLED_INTERVAL: 'stalled-job check interval in ms (default 30000)',
-  JCDS_VERIFY_TIMEOUT: 'how long to wait for Jamf to report the stored hash, in ms (default 900000)',
+  JCDS_VERIFY_TIMEOUT:
+    'how long to wait for Jamf to report the stored hash, in ms (default 900000)',
+  JCDS_PART_ATTEMPTS: 'attempts of one part before the upload fails (default 6)',
+  JCDS_RETRY_DELAY: 'first retry delay of a failed job in ms, doubled per attempt (default 1000)',
   AWS_ENDPOINT_URL_S3: 'an S3 endpoint override, path-style (the simulator, a test S3)',
   LOG_LEVEL: 'fatal, error, warn, info, debug or trace (default info)',
   MONITOR_USER: 'monitor basic-auth user (with MONITOR_PASSWORD)',
@@ -99,7 +108,9 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   };
   const bad = (name: string, value: string | undefined, why?: string): void => {
     const shown = value === undefined ? 'is not set' : `is ${JSON.stringify(value)}`;
-    problems.push(`${name} ${shown}${why ? ` (${why})` : ''}: set it to ${ENV_DOC[name] ?? 'a valid value'}`);
+    problems.push(
+      `${name} ${shown}${why ? ` (${why})` : ''}: set it to ${ENV_DOC[name] ?? 'a valid value'}`,
+    );
   };
 
   const jamfUrl = get('JAMF_URL');
@@ -112,12 +123,15 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   const password = env['JAMF_PASSWORD'];
   let jamfAuth: JamfAuthConfig | undefined;
   if (clientId !== undefined || clientSecret) {
-    if (clientId === undefined) bad('JAMF_CLIENT_ID', undefined, 'JAMF_CLIENT_SECRET is set without it');
-    else if (!clientSecret) problems.push(`JAMF_CLIENT_SECRET is not set: set it to ${ENV_DOC['JAMF_CLIENT_SECRET']}`);
+    if (clientId === undefined)
+      bad('JAMF_CLIENT_ID', undefined, 'JAMF_CLIENT_SECRET is set without it');
+    else if (!clientSecret)
+      problems.push(`JAMF_CLIENT_SECRET is not set: set it to ${ENV_DOC['JAMF_CLIENT_SECRET']}`);
     else jamfAuth = { kind: 'oauth', id: clientId, secret: clientSecret };
   } else if (username !== undefined || password) {
     if (username === undefined) bad('JAMF_USERNAME', undefined, 'JAMF_PASSWORD is set without it');
-    else if (!password) problems.push(`JAMF_PASSWORD is not set: set it to ${ENV_DOC['JAMF_PASSWORD']}`);
+    else if (!password)
+      problems.push(`JAMF_PASSWORD is not set: set it to ${ENV_DOC['JAMF_PASSWORD']}`);
     else jamfAuth = { kind: 'user', id: username, secret: password };
   } else if (options.requireJamf) {
     problems.push(
@@ -126,7 +140,8 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   }
 
   const redisUrl = get('REDIS_URL') ?? 'redis://127.0.0.1:6379';
-  if (!/^(rediss?|unix):\/\//.test(redisUrl)) bad('REDIS_URL', redisUrl, 'not a redis:// or unix:// URL');
+  if (!/^(rediss?|unix):\/\//.test(redisUrl))
+    bad('REDIS_URL', redisUrl, 'not a redis:// or unix:// URL');
   else {
     try {
       new URL(redisUrl);
@@ -137,14 +152,17 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
 
   const fleetSecret = env['JCDS_FLEET_SECRET'] || undefined;
   if (fleetSecret !== undefined && fleetSecret.length < 16) {
-    problems.push(`JCDS_FLEET_SECRET is too short (${fleetSecret.length} characters): set it to ${ENV_DOC['JCDS_FLEET_SECRET']}`);
+    problems.push(
+      `JCDS_FLEET_SECRET is too short (${fleetSecret.length} characters): set it to ${ENV_DOC['JCDS_FLEET_SECRET']}`,
+    );
   } else if (fleetSecret === undefined && options.requireSecret) {
     bad('JCDS_FLEET_SECRET', undefined);
   }
 
   const transportText = get('JCDS_TRANSPORT') ?? 'auto';
   let transport: Transport = 'auto';
-  if (transportText === 'auto' || transportText === 's3' || transportText === 'package-upload') transport = transportText;
+  if (transportText === 'auto' || transportText === 's3' || transportText === 'package-upload')
+    transport = transportText;
   else bad('JCDS_TRANSPORT', transportText);
 
   const size = (name: string, dflt: number, min: number): number => {
@@ -164,7 +182,6 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   const partSize = size('JCDS_PART_SIZE', DEFAULT_PART_SIZE, MIN_PART_SIZE);
   const splitThreshold = size('JCDS_SPLIT_THRESHOLD', DEFAULT_SPLIT_THRESHOLD, 1);
 
-
   const int = (name: string, dflt: number, min: number, max: number): number => {
     const text = get(name);
     if (text === undefined) return dflt;
@@ -182,12 +199,16 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   const lockDurationMs = int('JCDS_LOCK_DURATION', 60_000, 1_000, 3_600_000);
   const stalledIntervalMs = int('JCDS_STALLED_INTERVAL', 30_000, 500, 3_600_000);
   const verifyTimeoutMs = int('JCDS_VERIFY_TIMEOUT', 900_000, 1_000, 86_400_000);
+  const partAttempts = int('JCDS_PART_ATTEMPTS', 6, 1, 100);
+  const retryDelayMs = int('JCDS_RETRY_DELAY', 1_000, 10, 3_600_000);
 
   const s3Endpoint = get('AWS_ENDPOINT_URL_S3');
-  if (s3Endpoint !== undefined && !httpUrl(s3Endpoint)) bad('AWS_ENDPOINT_URL_S3', s3Endpoint, 'not an http(s) URL');
+  if (s3Endpoint !== undefined && !httpUrl(s3Endpoint))
+    bad('AWS_ENDPOINT_URL_S3', s3Endpoint, 'not an http(s) URL');
 
   const logLevel = get('LOG_LEVEL') ?? 'info';
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) bad('LOG_LEVEL', logLevel);
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel))
+    bad('LOG_LEVEL', logLevel);
 
   const monitorUser = get('MONITOR_USER');
   const monitorPassword = env['MONITOR_PASSWORD'] || undefined;
@@ -221,5 +242,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     lockDurationMs,
     stalledIntervalMs,
     verifyTimeoutMs,
+    partAttempts,
+    retryDelayMs,
   });
 }

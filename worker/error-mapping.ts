@@ -12,20 +12,35 @@ import { RateLimitError, UnrecoverableError, type Queue } from 'bullmq';
 import { AppError, describeError, errorCode } from '../shared/errors.ts';
 import { isSlowDown } from '../shared/s3/errors.ts';
 
-const CONTROL_FLOW = new Set(['WaitingChildrenError', 'DelayedError', 'RateLimitError', 'WaitingError', 'UnrecoverableError']);
+const CONTROL_FLOW = new Set([
+  'WaitingChildrenError',
+  'DelayedError',
+  'RateLimitError',
+  'WaitingError',
+  'UnrecoverableError',
+]);
 
 export function isControlFlow(err: unknown): boolean {
-  return err instanceof Error && (CONTROL_FLOW.has(err.name) || err.message === 'bullmq:rateLimitExceeded');
+  return (
+    err instanceof Error &&
+    (CONTROL_FLOW.has(err.name) || err.message === 'bullmq:rateLimitExceeded')
+  );
 }
 
 export function isThrottle(err: unknown): boolean {
   const code = errorCode(err);
-  return code === 'JAMF_RATE_LIMITED' || code === 'S3_SLOW_DOWN' || (!(err instanceof AppError) && isSlowDown(err));
+  return (
+    code === 'JAMF_RATE_LIMITED' ||
+    code === 'S3_SLOW_DOWN' ||
+    (!(err instanceof AppError) && isSlowDown(err))
+  );
 }
 
 export function retryAfterMs(err: unknown, fallback: number): number {
   if (typeof err === 'object' && err !== null) {
-    const ms = (err as { retryAfterMs?: unknown }).retryAfterMs ?? (err as AppError).details?.['retryAfterMs'];
+    const ms =
+      (err as { retryAfterMs?: unknown }).retryAfterMs ??
+      (err as AppError).details?.['retryAfterMs'];
     if (typeof ms === 'number' && ms > 0) return Math.min(ms, 120_000);
   }
   return fallback;
@@ -39,7 +54,11 @@ export function reasonOf(err: unknown): string {
 
 /** True when the error cannot succeed on a retry. */
 export function isPermanent(err: unknown): boolean {
-  if (err instanceof UnrecoverableError || (err instanceof Error && err.name === 'UnrecoverableError')) return true;
+  if (
+    err instanceof UnrecoverableError ||
+    (err instanceof Error && err.name === 'UnrecoverableError')
+  )
+    return true;
   if (err instanceof AppError) return !err.retryable;
   return false;
 }

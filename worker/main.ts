@@ -15,7 +15,8 @@ export async function runWorker(overrides: { concurrency?: number } = {}): Promi
     process.stderr.write(`${(err as Error).message}\n`);
     process.exit(3);
   }
-  if (overrides.concurrency !== undefined) config = { ...config, workerConcurrency: overrides.concurrency };
+  if (overrides.concurrency !== undefined)
+    config = { ...config, workerConcurrency: overrides.concurrency };
   const logger = createLogger({ level: config.logLevel, name: 'jcds-worker' });
   const handle = await startWorker({ config, logger });
   let signals = 0;
@@ -36,7 +37,9 @@ export async function runWorker(overrides: { concurrency?: number } = {}): Promi
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('unhandledRejection', err => logger.error({ err: err instanceof AppError ? err.toJSON() : err }, 'unhandled rejection'));
+  process.on('unhandledRejection', err =>
+    logger.error({ err: err instanceof AppError ? err.toJSON() : err }, 'unhandled rejection'),
+  );
 }
 
 if (import.meta.main) await runWorker();

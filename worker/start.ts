@@ -61,9 +61,20 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     metrics: { maxDataPoints: 60 * 24 * 7 },
   };
   const table: Array<{ name: QueueName; processor: Processor; opts: Partial<WorkerOptions> }> = [
-    { name: QUEUES.upload, processor: uploadProcessor(ctx, q(QUEUES.upload)), opts: { concurrency: config.workerConcurrency, maxStalledCount: 3 } },
-    { name: QUEUES.uploadPart, processor: partProcessor(ctx, q(QUEUES.uploadPart)), opts: { concurrency: config.partConcurrency, maxStalledCount: 5 } },
-    ...extraProcessors(ctx, q).map(e => ({ ...e, opts: { concurrency: config.workerConcurrency, maxStalledCount: 3, ...e.opts } })),
+    {
+      name: QUEUES.upload,
+      processor: uploadProcessor(ctx, q(QUEUES.upload)),
+      opts: { concurrency: config.workerConcurrency, maxStalledCount: 3 },
+    },
+    {
+      name: QUEUES.uploadPart,
+      processor: partProcessor(ctx, q(QUEUES.uploadPart)),
+      opts: { concurrency: config.partConcurrency, maxStalledCount: 5 },
+    },
+    ...extraProcessors(ctx, q).map(e => ({
+      ...e,
+      opts: { concurrency: config.workerConcurrency, maxStalledCount: 3, ...e.opts },
+    })),
   ];
   const wanted = new Set(options.queues ?? Object.values(QUEUES));
   const workers: Worker[] = [];
@@ -72,11 +83,18 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     const w = new Worker(entry.name, entry.processor, { ...common, ...entry.opts });
     w.on('error', err => logger.warn({ err, queue: entry.name }, 'worker error'));
     w.on('lockRenewalFailed', ids => {
-      logger.warn({ queue: entry.name, jobIds: ids }, 'lock renewal failed; cancelling the work (another worker may take over)');
+      logger.warn(
+        { queue: entry.name, jobIds: ids },
+        'lock renewal failed; cancelling the work (another worker may take over)',
+      );
       for (const id of ids) w.cancelJob(id, 'lock lost');
     });
-    w.on('stalled', jobId => logger.warn({ queue: entry.name, jobId }, 'stalled job moved back to wait'));
-    w.on('failed', (job, err) => logger.info({ queue: entry.name, jobId: job?.id, reason: err.message }, 'job failed'));
+    w.on('stalled', jobId =>
+      logger.warn({ queue: entry.name, jobId }, 'stalled job moved back to wait'),
+    );
+    w.on('failed', (job, err) =>
+      logger.info({ queue: entry.name, jobId: job?.id, reason: err.message }, 'job failed'),
+    );
     workers.push(w);
   }
   await Promise.all(workers.map(w => w.waitUntilReady()));
@@ -87,7 +105,10 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     (closing ??= (async () => {
       const graceful = Promise.all(workers.map(w => w.close()));
       const timer = setTimeout(() => {
-        logger.warn({ graceMs }, 'grace period over: cancelling jobs in flight; they will be picked up again');
+        logger.warn(
+          { graceMs },
+          'grace period over: cancelling jobs in flight; they will be picked up again',
+        );
         for (const w of workers) w.cancelAllJobs('worker shutting down');
         void Promise.all(workers.map(w => w.close(true)));
       }, graceMs);

@@ -9,22 +9,21 @@ import { AppError } from '../errors.ts';
 export type ConnectionRole = 'worker' | 'producer';
 
 export function redisOptions(url: string, role: ConnectionRole): RedisOptions {
-  const base: RedisOptions =
-    url.startsWith('unix://')
-      ? { path: new URL(url).pathname }
-      : (() => {
-          const u = new URL(url);
-          const o: RedisOptions = {
-            host: u.hostname || '127.0.0.1',
-            port: u.port ? Number(u.port) : 6379,
-          };
-          if (u.username) o.username = decodeURIComponent(u.username);
-          if (u.password) o.password = decodeURIComponent(u.password);
-          const db = u.pathname.replace('/', '');
-          if (db) o.db = Number(db);
-          if (u.protocol === 'rediss:') o.tls = {};
-          return o;
-        })();
+  const base: RedisOptions = url.startsWith('unix://')
+    ? { path: new URL(url).pathname }
+    : (() => {
+        const u = new URL(url);
+        const o: RedisOptions = {
+          host: u.hostname || '127.0.0.1',
+          port: u.port ? Number(u.port) : 6379,
+        };
+        if (u.username) o.username = decodeURIComponent(u.username);
+        if (u.password) o.password = decodeURIComponent(u.password);
+        const db = u.pathname.replace('/', '');
+        if (db) o.db = Number(db);
+        if (u.protocol === 'rediss:') o.tls = {};
+        return o;
+      })();
   if (role === 'worker') {
     return {
       ...base,

@@ -118,10 +118,13 @@ export interface DownloadJobData {
   overwrite: boolean;
   /** Checkpoint: [start, end] inclusive byte ranges already written to `<dest>.partial`. */
   doneRanges?: Array<[number, number]>;
+  /** The JCDS file the checkpoint belongs to (size and hashes as Jamf listed them). */
   size?: number;
   md5?: string;
   sha3?: string;
   startedAt?: number;
+  /** Set by sync down: the sync job that enqueued this download. */
+  syncJobId?: string;
 }
 
 export interface DownloadResult {
@@ -130,12 +133,43 @@ export interface DownloadResult {
   size: number;
   md5: string;
   sha3_512?: string;
+  /** True when the MD5 (and SHA3-512 when listed) equal Jamf's; false when Jamf lists no hash. */
   verified: boolean;
+  /** Body bytes fetched by the attempt that finished. */
   bytesFetched: number;
+  /** Bytes already on disk from earlier attempts (a resumed download). */
+  resumedBytes: number;
+  /** Presigned URLs fetched again after a 403 (expired). */
+  urlRefreshes: number;
   durationMs: number;
+  /** Set when the destination already held exactly this file (nothing fetched). */
+  alreadyPresent?: boolean;
 }
 
 export type SyncDirection = 'up' | 'down';
+
+/** One job a sync enqueued, and its outcome once known. */
+export interface SyncTrackedJob {
+  jobId: string;
+  fileName: string;
+  /** The queue of the job: upload (sync up) or download (sync down). */
+  queue: 'upload' | 'download';
+  state?: 'completed' | 'failed';
+  /** created | replaced | unchanged (uploads), downloaded (downloads). */
+  outcome?: string;
+  reason?: string;
+}
+
+/** What a sync counted while planning (kept in its data between wake-ups). */
+export interface SyncPlanCounts {
+  /** Files looked at (local files for up, JCDS files for down). */
+  considered: number;
+  unchanged: number;
+  failures: Array<{ fileName: string; reason: string }>;
+  hashesComputed: number;
+  hashCacheHits: number;
+  bytesHashed: number;
+}
 
 export interface SyncJobData {
   dir: string;
@@ -143,6 +177,12 @@ export interface SyncJobData {
   options?: { ifExists?: IfExists; category?: string; wait?: boolean };
   /** The schedule that produced this run, if any. */
   schedule?: string;
+  // --- step state (checkpoint) ---
+  /** plan: compare and enqueue; wait: follow the enqueued jobs to their end. */
+  step?: 'plan' | 'wait';
+  startedAt?: number;
+  counts?: SyncPlanCounts;
+  tracked?: SyncTrackedJob[];
 }
 
 export interface SyncResult {
@@ -153,5 +193,16 @@ export interface SyncResult {
   unchanged: number;
   failed: number;
   failures: Array<{ fileName: string; reason: string }>;
+  /** Ids of the upload/download jobs this run enqueued (or found in flight). */
   jobs: string[];
+  /** Set when the run did nothing because another run of the same folder was active. */
+  skipped?: string;
+  considered: number;
+  /** Local files hashed (read) by this run. */
+  hashesComputed: number;
+  /** Local files whose hash came from the cache (path + size + mtime): not read. */
+  hashCacheHits: number;
+  bytesHashed: number;
+  durationMs: number;
+  schedule?: string;
 }

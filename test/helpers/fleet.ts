@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Job, Queue, QueueEvents } from 'bullmq';
 import { QUEUE_PREFIX } from '../../shared/queues/names.ts';
 import { startRedis, type RedisServer } from './redis.ts';
-import { spawnSimulator, jamfEnv, type SimulatorProcess } from './sim.ts';
+import { spawnSimulator, jamfEnv, type SpawnedSimulator as SimulatorProcess } from './sim.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 
@@ -75,10 +75,13 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
     };
     proc.stdout?.on('data', onData);
     proc.stderr?.on('data', onData);
-    const exited = new Promise<number | string | null>(resolve => proc.once('exit', (code, sig) => resolve(code ?? sig)));
+    const exited = new Promise<number | string | null>(resolve =>
+      proc.once('exit', (code, sig) => resolve(code ?? sig)),
+    );
     const deadline = Date.now() + 20_000;
     while (!out.includes('worker ready')) {
-      if (proc.exitCode !== null) throw new Error(`worker exited at start (${proc.exitCode}):\n${out}`);
+      if (proc.exitCode !== null)
+        throw new Error(`worker exited at start (${proc.exitCode}):\n${out}`);
       if (Date.now() > deadline) throw new Error(`worker did not become ready:\n${out}`);
       await sleep(50);
     }
@@ -107,13 +110,19 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
     queue: name => {
       let q = queues.get(name);
       if (!q) {
-        q = new Queue(name, { connection: { host: '127.0.0.1', port: redis.port }, prefix: QUEUE_PREFIX });
+        q = new Queue(name, {
+          connection: { host: '127.0.0.1', port: redis.port },
+          prefix: QUEUE_PREFIX,
+        });
         queues.set(name, q);
       }
       return q;
     },
     events: async name => {
-      const e = new QueueEvents(name, { connection: { host: '127.0.0.1', port: redis.port }, prefix: QUEUE_PREFIX });
+      const e = new QueueEvents(name, {
+        connection: { host: '127.0.0.1', port: redis.port },
+        prefix: QUEUE_PREFIX,
+      });
       await e.waitUntilReady();
       events.push(e);
       return e;
@@ -130,13 +139,17 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
 }
 
 /** Writes `size` random bytes to a file (streamed) and returns its path and hashes. */
-export async function makeFile(dir: string, name: string, size: number): Promise<{ path: string; md5: string; sha3_512: string }> {
+export async function makeFile(
+  dir: string,
+  name: string,
+  size: number,
+): Promise<{ path: string; md5: string; sha3_512: string }> {
   const path = join(dir, name);
   const md5 = createHash('md5');
   const sha3 = createHash('sha3-512');
   const out = createWriteStream(path);
   const chunk = 4 << 20;
-  for (let done = 0; done < size; ) {
+  for (let done = 0; done < size;) {
     const n = Math.min(chunk, size - done);
     const b = randomBytes(n);
     md5.update(b);
@@ -156,9 +169,14 @@ export async function waitForJob(queue: Queue, jobId: string, timeoutMs = 120_00
     const job = await Job.fromId(queue, jobId);
     if (job) {
       const state = await job.getState();
-      if (state === 'completed' || state === 'failed') return job;
+      // Re-read: the job object may predate the state change (returnvalue, failedReason).
+      if (state === 'completed' || state === 'failed')
+        return (await Job.fromId(queue, jobId)) ?? job;
     }
-    if (Date.now() > deadline) throw new Error(`job ${jobId} did not finish within ${timeoutMs} ms (state ${job ? await job.getState() : 'missing'})`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `job ${jobId} did not finish within ${timeoutMs} ms (state ${job ? await job.getState() : 'missing'})`,
+      );
     await sleep(100);
   }
 }

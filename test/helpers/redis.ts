@@ -85,6 +85,7 @@ export async function startRedis(options: { appendonly?: boolean } = {}): Promis
         maxRetriesPerRequest: 0,
         retryStrategy: () => null,
       });
+      probe.on('error', () => undefined);
       try {
         await probe.connect();
         await probe.ping();

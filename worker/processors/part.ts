@@ -7,9 +7,14 @@ import { isControlFlow, isPermanent, isThrottle, toBullError } from '../error-ma
 import { processHash, processPart } from './upload-part.ts';
 
 export function partProcessor(ctx: WorkerContext, queue: Queue) {
-  return async (job: Job<PartJobData | HashJobData, PartResult | HashResult>, _token?: string, signal?: AbortSignal) => {
+  return async (
+    job: Job<PartJobData | HashJobData, PartResult | HashResult>,
+    _token?: string,
+    signal?: AbortSignal,
+  ) => {
     try {
-      if (job.name === 'hash') return await processHash(job as Job<HashJobData, HashResult>, signal);
+      if (job.name === 'hash')
+        return await processHash(job as Job<HashJobData, HashResult>, signal);
       return await processPart(ctx, job as Job<PartJobData, PartResult>, signal);
     } catch (err) {
       if (isControlFlow(err)) throw err;
@@ -17,7 +22,10 @@ export function partProcessor(ctx: WorkerContext, queue: Queue) {
         if (isPermanent(err)) ctx.metrics.failure('upload-part', errorCode(err) ?? 'ERROR');
         else ctx.metrics.retry('upload-part');
       }
-      ctx.logger.warn({ err, jobId: job.id, part: (job.data as PartJobData).partNumber }, 'part failed');
+      ctx.logger.warn(
+        { err, jobId: job.id, part: (job.data as PartJobData).partNumber },
+        'part failed',
+      );
       throw await toBullError(err, queue, 2_000);
     }
   };

@@ -3,8 +3,10 @@
  * adds its entry here, so worker/start.ts stays the one place that builds Workers.
  */
 import type { Processor, Queue, WorkerOptions } from 'bullmq';
-import type { QueueName } from '../../shared/queues/names.ts';
+import { QUEUES, type QueueName } from '../../shared/queues/names.ts';
 import type { WorkerContext } from '../context.ts';
+import { downloadProcessor } from './download.ts';
+import { syncProcessor } from './sync.ts';
 
 export interface ProcessorEntry {
   name: QueueName;
@@ -12,6 +14,16 @@ export interface ProcessorEntry {
   opts?: Partial<WorkerOptions>;
 }
 
-export function extraProcessors(_ctx: WorkerContext, _queue: (name: string) => Queue): ProcessorEntry[] {
-  return [];
+export function extraProcessors(
+  ctx: WorkerContext,
+  queue: (name: string) => Queue,
+): ProcessorEntry[] {
+  return [
+    {
+      name: QUEUES.download,
+      processor: downloadProcessor(ctx, queue(QUEUES.download)) as Processor,
+    },
+    // A sync job is short-lived per wake-up (it waits for its jobs in the delayed set).
+    { name: QUEUES.sync, processor: syncProcessor(ctx, queue) as Processor },
+  ];
 }

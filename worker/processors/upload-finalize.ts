@@ -13,7 +13,10 @@ import { sameContent } from './upload-prepare.ts';
 import { progress, saveStep, type StepArgs } from './upload-job.ts';
 
 /** The package fields for create/update from the job's metadata and hashes. */
-export async function packageFields(ctx: WorkerContext, d: UploadJobData): Promise<Record<string, unknown> & { packageName: string; fileName: string }> {
+export async function packageFields(
+  ctx: WorkerContext,
+  d: UploadJobData,
+): Promise<Record<string, unknown> & { packageName: string; fileName: string }> {
   const m = d.package;
   const categoryId = m.category ? await ctx.jamf.findCategoryId(m.category) : undefined;
   return {
@@ -43,21 +46,28 @@ async function upsertPackage(ctx: WorkerContext, d: UploadJobData): Promise<stri
   } catch (err) {
     // Servers without the Pro packages API (before 11.5) answer 404: use the Classic API.
     if (errorCode(err) !== 'JAMF_NOT_FOUND') throw err;
-    const id = await ctx.jamf.classicCreatePackage({
+    const { id } = await ctx.jamf.classicCreatePackage({
       name: fields.packageName,
       filename: d.fileName,
       ...(d.package.category ? { category: d.package.category } : {}),
       ...(d.package.info ? { info: d.package.info } : {}),
       ...(d.package.notes ? { notes: d.package.notes } : {}),
       ...(d.package.priority !== undefined ? { priority: d.package.priority } : {}),
-      ...(d.hashes ? { hash_type: 'SHA_512', hash_value: d.hashes.sha3_512 } : {}),
+      // The Classic API's SHA_512 is SHA-2; MD5 is the hash both sides agree on.
+      ...(d.hashes ? { hash_type: 'MD5', hash_value: d.hashes.md5 } : {}),
     });
     return String(id);
   }
 }
 
 /** Polls Jamf until it reports the stored file's hash; throws VERIFY_FAILED on mismatch. */
-export async function verifyStored(ctx: WorkerContext, packageId: string, d: UploadJobData, hashes: FileHashes, signal?: AbortSignal): Promise<void> {
+export async function verifyStored(
+  ctx: WorkerContext,
+  packageId: string,
+  d: UploadJobData,
+  hashes: FileHashes,
+  signal?: AbortSignal,
+): Promise<void> {
   const deadline = Date.now() + ctx.config.verifyTimeoutMs;
   let delay = 250;
   let last: { hashType?: unknown; hashValue?: unknown; md5?: unknown } = {};
@@ -67,10 +77,19 @@ export async function verifyStored(ctx: WorkerContext, packageId: string, d: Upl
     const pkg = await ctx.jamf.getPackage(packageId);
     last = pkg;
     if (sameContent(pkg, hashes)) return;
-    const reported = pkg.hashType === 'SHA3_512' && pkg.hashValue ? String(pkg.hashValue).toLowerCase() : undefined;
+    const reported =
+      pkg.hashType === 'SHA3_512' && pkg.hashValue
+        ? String(pkg.hashValue).toLowerCase()
+        : undefined;
     const size = typeof pkg.size === 'number' ? pkg.size : Number(pkg.size ?? NaN);
     // Jamf has computed a hash for a file of our size that is not ours: the stored bytes differ.
-    if (reported && reported !== d.hashes?.sha3_512 && Number.isFinite(size) && size === d.size && reported !== hashes.sha3_512) {
+    if (
+      reported &&
+      reported !== d.hashes?.sha3_512 &&
+      Number.isFinite(size) &&
+      size === d.size &&
+      reported !== hashes.sha3_512
+    ) {
       throw new AppError(
         'VERIFY_FAILED',
         `Jamf Pro reports SHA3-512 ${reported.slice(0, 16)}… for ${d.fileName} (package ${packageId}) but the local file is ${hashes.sha3_512.slice(0, 16)}…: the stored file is not the file sent. It was not marked as published; upload it again with --if-exists replace.`,
@@ -100,20 +119,29 @@ export async function finalize({ ctx, job, log, signal }: StepArgs): Promise<Upl
   const hashes = d.hashes;
   if (!hashes) throw new AppError('INTERNAL', `${d.fileName}: finalize without the file's hashes`);
   await progress(job, d.size, 'verifying');
-  let packageId = d.chosenTransport === 'package-upload' ? (d.existingPackageId ?? d.packageId) : d.packageId;
+  let packageId =
+    d.chosenTransport === 'package-upload' ? (d.existingPackageId ?? d.packageId) : d.packageId;
   if (!packageId) {
     packageId = await upsertPackage(ctx, d);
     await saveStep(job, { packageId });
   } else if (d.chosenTransport === 'package-upload' && d.existingPackageId) {
     // Replace: record the new hash on the existing record (Jamf recomputes its own too).
     const full = await ctx.jamf.getPackage(packageId);
-    await ctx.jamf.updatePackage(packageId, { ...full, hashType: 'SHA3_512', hashValue: hashes.sha3_512 });
+    await ctx.jamf.updatePackage(packageId, {
+      ...full,
+      hashType: 'SHA3_512',
+      hashValue: hashes.sha3_512,
+    });
   }
-  await refresh(ctx, d).catch(err => log.warn({ err }, 'refresh-inventory failed; verifying anyway'));
+  await refresh(ctx, d).catch(err =>
+    log.warn({ err }, 'refresh-inventory failed; verifying anyway'),
+  );
   await verifyStored(ctx, packageId, d, hashes, signal);
   const durationMs = Date.now() - (d.startedAt ?? job.timestamp);
   const outcome = d.existingPackageId ? 'replaced' : 'created';
-  await job.log(`verified: Jamf Pro's hash of the stored file equals the local SHA3-512; package ${packageId} ${outcome}`);
+  await job.log(
+    `verified: Jamf Pro's hash of the stored file equals the local SHA3-512; package ${packageId} ${outcome}`,
+  );
   ctx.metrics.uploadDuration(durationMs / 1000, d.chosenTransport ?? 's3', outcome);
   return {
     packageId,

@@ -7,6 +7,7 @@
  * package is left without its file.
  */
 import { assertUnchanged } from '../../shared/files.ts';
+import { hashFile } from '../../shared/hash.ts';
 import { packageFields } from './upload-finalize.ts';
 import { progress, saveStep, type StepArgs } from './upload-job.ts';
 
@@ -28,6 +29,9 @@ export async function stagePackageUpload(args: StepArgs): Promise<void> {
     }
   }
   await assertUnchanged(d);
+  // Large files were not hashed in prepare: hash them while they stream (page cache).
+  const hashing = d.hashes ? Promise.resolve(d.hashes) : hashFile(d.path, signal ? { signal } : {});
+  hashing.catch(() => undefined);
   let lastReport = 0;
   await ctx.jamf.uploadPackageFile(packageId, d.path, {
     fileName: d.fileName,
@@ -40,9 +44,15 @@ export async function stagePackageUpload(args: StepArgs): Promise<void> {
       }
     },
   });
+  const hashes = await hashing;
   await assertUnchanged(d);
   ctx.metrics.bytesUploaded(d.size);
   await job.log(`uploaded ${d.size} bytes through POST /api/v1/packages/${packageId}/upload`);
   log.info({ packageId }, 'package upload done');
-  await saveStep(job, { step: 'finalize', stored: true, bytesSent: d.size });
+  await saveStep(job, {
+    step: 'finalize',
+    stored: true,
+    bytesSent: d.size,
+    hashes: { sha3_512: hashes.sha3_512, md5: hashes.md5 },
+  });
 }

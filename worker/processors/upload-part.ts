@@ -30,7 +30,11 @@ async function readRange(path: string, offset: number, length: number): Promise<
       if (bytesRead === 0) break;
       done += bytesRead;
     }
-    if (done !== length) throw new AppError('FILE_CHANGED', `${path} is shorter than expected: read ${done} of ${length} bytes at offset ${offset}.`);
+    if (done !== length)
+      throw new AppError(
+        'FILE_CHANGED',
+        `${path} is shorter than expected: read ${done} of ${length} bytes at offset ${offset}.`,
+      );
     return buf;
   } finally {
     await fh.close();
@@ -38,7 +42,11 @@ async function readRange(path: string, offset: number, length: number): Promise<
 }
 
 /** Adds `bytes` to the parent's running total and publishes it as the parent's progress. */
-async function bumpParentProgress(ctx: WorkerContext, d: PartJobData, bytes: number): Promise<void> {
+async function bumpParentProgress(
+  ctx: WorkerContext,
+  d: PartJobData,
+  bytes: number,
+): Promise<void> {
   const counterKey = `${QUEUE_PREFIX}:progress:${d.uploadJobId}`;
   const sent = await ctx.redis.incrby(counterKey, bytes);
   await ctx.redis.expire(counterKey, 7 * 24 * 3600);
@@ -52,7 +60,11 @@ async function bumpParentProgress(ctx: WorkerContext, d: PartJobData, bytes: num
   );
 }
 
-export async function processPart(ctx: WorkerContext, job: Job<PartJobData, PartResult>, signal?: AbortSignal): Promise<PartResult> {
+export async function processPart(
+  ctx: WorkerContext,
+  job: Job<PartJobData, PartResult>,
+  signal?: AbortSignal,
+): Promise<PartResult> {
   const d = job.data;
   await assertUnchanged(d);
   const body = await readRange(d.path, d.offset, d.length);
@@ -75,17 +87,29 @@ export async function processPart(ctx: WorkerContext, job: Job<PartJobData, Part
   ).catch(err => {
     throw toS3AppError(err, `UploadPart ${d.partNumber} of ${d.fileName}`);
   });
-  if (!out.ETag) throw new AppError('S3_ERROR', `UploadPart ${d.partNumber} of ${d.fileName} returned no ETag.`, { retryable: true });
+  if (!out.ETag)
+    throw new AppError(
+      'S3_ERROR',
+      `UploadPart ${d.partNumber} of ${d.fileName} returned no ETag.`,
+      { retryable: true },
+    );
   ctx.metrics.bytesUploaded(d.length);
   await bumpParentProgress(ctx, d, d.length).catch(() => undefined);
   return { partNumber: d.partNumber, etag: out.ETag, size: d.length };
 }
 
-export async function processHash(job: Job<HashJobData, HashResult>, signal?: AbortSignal): Promise<HashResult> {
+export async function processHash(
+  job: Job<HashJobData, HashResult>,
+  signal?: AbortSignal,
+): Promise<HashResult> {
   const d = job.data;
   await assertUnchanged(d);
   const h = await hashFile(d.path, signal ? { signal } : {});
   await assertUnchanged(d);
-  if (h.bytes !== d.size) throw new AppError('FILE_CHANGED', `${d.path} changed while it was hashed (${h.bytes} of ${d.size} bytes).`);
+  if (h.bytes !== d.size)
+    throw new AppError(
+      'FILE_CHANGED',
+      `${d.path} changed while it was hashed (${h.bytes} of ${d.size} bytes).`,
+    );
   return { kind: 'hash', sha3_512: h.sha3_512, md5: h.md5 };
 }

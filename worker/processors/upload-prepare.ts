@@ -19,14 +19,20 @@ interface JamfPackageHashes {
 
 /** True when Jamf's record of the stored file has the same content as the local file. */
 export function sameContent(pkg: JamfPackageHashes, local: FileHashes): boolean {
-  if (pkg.hashType === 'SHA3_512' && pkg.hashValue) return pkg.hashValue.toLowerCase() === local.sha3_512;
+  if (pkg.hashType === 'SHA3_512' && pkg.hashValue)
+    return pkg.hashValue.toLowerCase() === local.sha3_512;
   if (pkg.md5) return pkg.md5.toLowerCase() === local.md5;
   if (pkg.hashType === 'MD5' && pkg.hashValue) return pkg.hashValue.toLowerCase() === local.md5;
   return false;
 }
 
 /** Returns a final result when the upload is skipped as unchanged; otherwise moves to stage. */
-export async function prepare({ ctx, job, log, signal }: StepArgs): Promise<UploadResult | undefined> {
+export async function prepare({
+  ctx,
+  job,
+  log,
+  signal,
+}: StepArgs): Promise<UploadResult | undefined> {
   const d = job.data;
   await checkUploadFile(d.path, d.fileName);
   await assertUnchanged(d);
@@ -82,7 +88,9 @@ export async function prepare({ ctx, job, log, signal }: StepArgs): Promise<Uplo
     hashes ??= await hashFile(d.path, signal ? { signal } : {});
   }
 
-  await job.log(`prepared: transport ${transport}, ${existingPackageId ? `replacing package ${existingPackageId}` : 'new package'}`);
+  await job.log(
+    `prepared: transport ${transport}, ${existingPackageId ? `replacing package ${existingPackageId}` : 'new package'}`,
+  );
   await saveStep(job, {
     step: 'stage',
     chosenTransport: transport,

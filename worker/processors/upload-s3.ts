@@ -30,14 +30,29 @@ import { AppError } from '../../shared/errors.ts';
 import { assertUnchanged } from '../../shared/files.ts';
 import { md5Hex } from '../../shared/hash.ts';
 import { PART_JOB_OPTIONS } from '../../shared/queues/defaults.ts';
-import type { HashJobData, HashResult, MultipartState, PartJobData, PartResult } from '../../shared/queues/jobs.ts';
-import { isAccessDenied, isExpiredToken, isNoSuchUpload, toS3AppError } from '../../shared/s3/errors.ts';
+import type {
+  HashJobData,
+  HashResult,
+  MultipartState,
+  PartJobData,
+  PartResult,
+} from '../../shared/queues/jobs.ts';
+import {
+  isAccessDenied,
+  isExpiredToken,
+  isNoSuchUpload,
+  toS3AppError,
+} from '../../shared/s3/errors.ts';
 import { allParts, multipartEtag, planParts } from '../../shared/s3/part-plan.ts';
 import type { WorkerContext } from '../context.ts';
 import { progress, saveStep, vaultKeyFor, type StepArgs, type UploadJob } from './upload-job.ts';
 
 /** Retries an S3 call after ExpiredToken with renewed credentials (not a job attempt). */
-export async function withRenewal<T>(ctx: WorkerContext, vaultKey: string, fn: () => Promise<T>): Promise<T> {
+export async function withRenewal<T>(
+  ctx: WorkerContext,
+  vaultKey: string,
+  fn: () => Promise<T>,
+): Promise<T> {
   for (let i = 0; ; i++) {
     try {
       return await fn();
@@ -79,7 +94,12 @@ export async function stageS3(args: StepArgs): Promise<void> {
     source.pipe(body);
     const upload = new Upload({
       client: s3,
-      params: { Bucket: creds.bucketName, Key: key, Body: body, ContentType: 'application/octet-stream' },
+      params: {
+        Bucket: creds.bucketName,
+        Key: key,
+        Body: body,
+        ContentType: 'application/octet-stream',
+      },
       partSize: Math.max(ctx.config.partSize, 5 * 1024 * 1024),
       queueSize: 4,
       leavePartsOnError: false,
@@ -99,7 +119,10 @@ export async function stageS3(args: StepArgs): Promise<void> {
     await assertUnchanged(d);
     const streamed = { sha3_512: sha3.digest('hex'), md5: md5.digest('hex') };
     if (d.hashes && (d.hashes.sha3_512 !== streamed.sha3_512 || d.hashes.md5 !== streamed.md5)) {
-      throw new AppError('FILE_CHANGED', `${d.path} changed while it was being uploaded (its hash differs from the one taken before); nothing was published. Enqueue it again once it is final.`);
+      throw new AppError(
+        'FILE_CHANGED',
+        `${d.path} changed while it was being uploaded (its hash differs from the one taken before); nothing was published. Enqueue it again once it is final.`,
+      );
     }
     ctx.metrics.bytesUploaded(d.size);
     await job.log(`uploaded ${d.size} bytes in one request set to s3://${creds.bucketName}/${key}`);
@@ -112,13 +135,18 @@ export async function stageS3(args: StepArgs): Promise<void> {
   const plan = planParts(d.size, ctx.config.partSize);
   const mpu = await withRenewal(ctx, vaultKey, () =>
     s3.send(
-      new CreateMultipartUploadCommand({ Bucket: creds.bucketName, Key: key, ContentType: 'application/octet-stream' }),
+      new CreateMultipartUploadCommand({
+        Bucket: creds.bucketName,
+        Key: key,
+        ContentType: 'application/octet-stream',
+      }),
       signal ? { abortSignal: signal } : {},
     ),
   ).catch(err => {
     throw toS3AppError(err, `CreateMultipartUpload for ${d.fileName}`);
   });
-  if (!mpu.UploadId) throw new AppError('S3_ERROR', `CreateMultipartUpload for ${d.fileName} returned no UploadId.`);
+  if (!mpu.UploadId)
+    throw new AppError('S3_ERROR', `CreateMultipartUpload for ${d.fileName} returned no UploadId.`);
   const multipart: MultipartState = {
     uploadId: mpu.UploadId,
     bucket: creds.bucketName,
@@ -153,11 +181,26 @@ function childId(job: UploadJob, what: string): string {
   return `${job.id}-${what}`;
 }
 
-async function addMissingChildren(ctx: WorkerContext, job: UploadJob, mp: MultipartState, have: ChildOutcome): Promise<number> {
+async function addMissingChildren(
+  ctx: WorkerContext,
+  job: UploadJob,
+  mp: MultipartState,
+  have: ChildOutcome,
+): Promise<number> {
   const d = job.data;
   const parent = { id: String(job.id), queue: job.queueQualifiedName };
-  const opts = { ...PART_JOB_OPTIONS, parent, continueParentOnFailure: true };
-  const adds: Array<{ name: string; data: PartJobData | HashJobData; opts: typeof opts & { jobId: string } }> = [];
+  const opts = {
+    ...PART_JOB_OPTIONS,
+    attempts: ctx.config.partAttempts,
+    backoff: { type: 'exponential', delay: ctx.config.retryDelayMs, jitter: 0.3 },
+    parent,
+    continueParentOnFailure: true,
+  };
+  const adds: Array<{
+    name: string;
+    data: PartJobData | HashJobData;
+    opts: typeof opts & { jobId: string };
+  }> = [];
   for (const r of allParts(d.size, { partSize: mp.partSize, partCount: mp.partCount })) {
     if (have.parts.has(r.partNumber)) continue;
     const data: PartJobData = {
@@ -178,7 +221,13 @@ async function addMissingChildren(ctx: WorkerContext, job: UploadJob, mp: Multip
     adds.push({ name: 'part', data, opts: { ...opts, jobId: childId(job, `p${r.partNumber}`) } });
   }
   if (!have.hash && !d.hashes) {
-    const data: HashJobData = { uploadJobId: String(job.id), fileName: d.fileName, path: d.path, size: d.size, mtimeMs: d.mtimeMs };
+    const data: HashJobData = {
+      uploadJobId: String(job.id),
+      fileName: d.fileName,
+      path: d.path,
+      size: d.size,
+      mtimeMs: d.mtimeMs,
+    };
     adds.push({ name: 'hash', data, opts: { ...opts, jobId: childId(job, 'hash') } });
   }
   for (let i = 0; i < adds.length; i += 500) await ctx.partQueue.addBulk(adds.slice(i, i + 500));
@@ -186,17 +235,31 @@ async function addMissingChildren(ctx: WorkerContext, job: UploadJob, mp: Multip
 }
 
 /** Aborts the multipart upload and removes waiting children; best effort, logged. */
-export async function abortMultipart(ctx: WorkerContext, job: UploadJob, reason: string): Promise<void> {
+export async function abortMultipart(
+  ctx: WorkerContext,
+  job: UploadJob,
+  reason: string,
+): Promise<void> {
   const mp = job.data.multipart;
   await job.removeUnprocessedChildren().catch(() => undefined);
   if (!mp) return;
   try {
     await withRenewal(ctx, mp.vaultKey, () =>
-      ctx.s3For(mp.vaultKey, mp.region).send(new AbortMultipartUploadCommand({ Bucket: mp.bucket, Key: mp.key, UploadId: mp.uploadId })),
+      ctx.s3For(mp.vaultKey, mp.region).send(
+        new AbortMultipartUploadCommand({
+          Bucket: mp.bucket,
+          Key: mp.key,
+          UploadId: mp.uploadId,
+        }),
+      ),
     );
     await job.log(`multipart upload aborted: ${reason}`);
   } catch (err) {
-    if (!isNoSuchUpload(err)) ctx.logger.warn({ err: toS3AppError(err, 'AbortMultipartUpload'), jobId: job.id }, 'abort failed');
+    if (!isNoSuchUpload(err))
+      ctx.logger.warn(
+        { err: toS3AppError(err, 'AbortMultipartUpload'), jobId: job.id },
+        'abort failed',
+      );
   } finally {
     ctx.releaseS3(mp.vaultKey);
     await ctx.vault.delete(mp.vaultKey).catch(() => undefined);
@@ -210,7 +273,14 @@ async function listAllParts(ctx: WorkerContext, mp: MultipartState): Promise<Par
   try {
     for (;;) {
       const page = await withRenewal(ctx, mp.vaultKey, () =>
-        s3.send(new ListPartsCommand({ Bucket: mp.bucket, Key: mp.key, UploadId: mp.uploadId, ...(marker ? { PartNumberMarker: marker } : {}) })),
+        s3.send(
+          new ListPartsCommand({
+            Bucket: mp.bucket,
+            Key: mp.key,
+            UploadId: mp.uploadId,
+            ...(marker ? { PartNumberMarker: marker } : {}),
+          }),
+        ),
       );
       out.push(...(page.Parts ?? []));
       if (!page.IsTruncated || !page.NextPartNumberMarker) return out;
@@ -232,7 +302,9 @@ async function failOnChildFailure(ctx: WorkerContext, job: UploadJob): Promise<v
   const child = childKey.split(':').pop() ?? childKey;
   await abortMultipart(ctx, job, `child ${child} failed`);
   throw new UnrecoverableError(
-    reason.startsWith('[') ? reason : `[PART_FAILED] ${child} of ${job.data.fileName} failed for good: ${reason}`,
+    reason.startsWith('[')
+      ? reason
+      : `[PART_FAILED] ${child} of ${job.data.fileName} failed for good: ${reason}`,
   );
 }
 
@@ -240,7 +312,8 @@ export async function completeS3(args: StepArgs): Promise<void> {
   const { ctx, job, token, log } = args;
   const d = job.data;
   const mp = d.multipart;
-  if (!mp) throw new AppError('INTERNAL', `upload ${job.id} is at step complete without multipart state`);
+  if (!mp)
+    throw new AppError('INTERNAL', `upload ${job.id} is at step complete without multipart state`);
 
   await failOnChildFailure(ctx, job);
   let have = await childOutcome(job);
@@ -252,9 +325,13 @@ export async function completeS3(args: StepArgs): Promise<void> {
     have = await childOutcome(job);
   }
   if (have.parts.size !== mp.partCount) {
-    throw new AppError('UPLOAD_INCOMPLETE', `${d.fileName}: ${have.parts.size} of ${mp.partCount} parts are done but no part job is pending.`, {
-      retryable: true,
-    });
+    throw new AppError(
+      'UPLOAD_INCOMPLETE',
+      `${d.fileName}: ${have.parts.size} of ${mp.partCount} parts are done but no part job is pending.`,
+      {
+        retryable: true,
+      },
+    );
   }
   await assertUnchanged(d);
 
@@ -274,10 +351,16 @@ export async function completeS3(args: StepArgs): Promise<void> {
     if (wrong.length > 0) {
       // A zombie worker may have re-sent a part after its lock was lost; S3 holds the
       // latest bytes of that part number, which are the same file range: use S3's ETag.
-      log.warn({ parts: wrong.slice(0, 20) }, 'part ETags differ from ListParts; using the ones S3 holds');
+      log.warn(
+        { parts: wrong.slice(0, 20) },
+        'part ETags differ from ListParts; using the ones S3 holds',
+      );
       for (const n of wrong) {
         const etag = byNumber.get(n);
-        if (!etag) throw new AppError('UPLOAD_INCOMPLETE', `S3 does not hold part ${n} of ${d.fileName}.`, { retryable: false });
+        if (!etag)
+          throw new AppError('UPLOAD_INCOMPLETE', `S3 does not hold part ${n} of ${d.fileName}.`, {
+            retryable: false,
+          });
         sorted[n - 1] = { partNumber: n, etag, size: sorted[n - 1]!.size };
       }
     }
@@ -300,10 +383,15 @@ export async function completeS3(args: StepArgs): Promise<void> {
   } catch (err) {
     if (!isNoSuchUpload(err)) throw toS3AppError(err, `CompleteMultipartUpload for ${d.fileName}`);
     // Already completed by an earlier attempt that died before checkpointing: confirm.
-    const head = await withRenewal(ctx, mp.vaultKey, () => s3.send(new HeadObjectCommand({ Bucket: mp.bucket, Key: mp.key }))).catch(e => {
+    const head = await withRenewal(ctx, mp.vaultKey, () =>
+      s3.send(new HeadObjectCommand({ Bucket: mp.bucket, Key: mp.key })),
+    ).catch(e => {
       throw toS3AppError(e, `HeadObject for ${d.fileName}`);
     });
-    if (head.ContentLength !== d.size || (head.ETag && head.ETag !== finalEtag && head.ETag !== expectedEtag)) {
+    if (
+      head.ContentLength !== d.size ||
+      (head.ETag && head.ETag !== finalEtag && head.ETag !== expectedEtag)
+    ) {
       throw new AppError(
         'UPLOAD_INCOMPLETE',
         `The multipart upload of ${d.fileName} is gone and the stored object does not match (size ${head.ContentLength}, ETag ${head.ETag}, expected ${d.size} and ${finalEtag}).`,
@@ -311,7 +399,8 @@ export async function completeS3(args: StepArgs): Promise<void> {
     }
     log.info({ etag: head.ETag }, 'multipart upload already completed; confirmed with HeadObject');
   }
-  const hashes = d.hashes ?? (have.hash ? { sha3_512: have.hash.sha3_512, md5: have.hash.md5 } : undefined);
+  const hashes =
+    d.hashes ?? (have.hash ? { sha3_512: have.hash.sha3_512, md5: have.hash.md5 } : undefined);
   if (!hashes) throw new AppError('INTERNAL', `${d.fileName}: the hash child returned nothing`);
   await job.log(`multipart upload completed: ${mp.partCount} parts, ETag ${finalEtag}`);
   ctx.releaseS3(mp.vaultKey);

@@ -47,14 +47,23 @@ async function cleanup(ctx: WorkerContext, job: UploadJob, reason: string): Prom
   if (d.packageCreated && d.packageId && !d.stored) {
     await ctx.jamf.deletePackage(d.packageId).then(
       () => job.log(`package ${d.packageId} (created by this job, without its file) deleted`),
-      err => ctx.logger.warn({ err, packageId: d.packageId }, 'could not delete the package record after a failed upload'),
+      err =>
+        ctx.logger.warn(
+          { err, packageId: d.packageId },
+          'could not delete the package record after a failed upload',
+        ),
     );
   }
 }
 
 export function uploadProcessor(ctx: WorkerContext, queue: Queue) {
   return async (job: UploadJob, token?: string, signal?: AbortSignal): Promise<UploadResult> => {
-    const log = ctx.logger.child({ queue: 'upload', jobId: job.id, fileName: job.data.fileName, attempt: job.attemptsMade + 1 });
+    const log = ctx.logger.child({
+      queue: 'upload',
+      jobId: job.id,
+      fileName: job.data.fileName,
+      attempt: job.attemptsMade + 1,
+    });
     try {
       return await runSteps({ ctx, job, token, log, signal });
     } catch (err) {
@@ -64,7 +73,9 @@ export function uploadProcessor(ctx: WorkerContext, queue: Queue) {
       log.warn({ err, final, step: job.data.step }, 'upload step failed');
       if (final) {
         ctx.metrics.failure('upload', errorCode(err) ?? 'ERROR');
-        await cleanup(ctx, job, errorCode(err) ?? 'failed').catch(e => log.error({ err: e }, 'cleanup failed'));
+        await cleanup(ctx, job, errorCode(err) ?? 'failed').catch(e =>
+          log.error({ err: e }, 'cleanup failed'),
+        );
       } else ctx.metrics.retry('upload');
       throw await toBullError(err, queue);
     }

@@ -1,0 +1,22 @@
+/**
+ * `jcds monitor [--port N] [--host H] [--read-only]`: the Bull Board dashboard with /healthz
+ * and /metrics (worker/monitor/main.ts). It refuses a non-loopback host unless
+ * MONITOR_USER and MONITOR_PASSWORD are set.
+ */
+import type { Command } from 'commander';
+import { intArg, type CliContext } from '../context.ts';
+import { runChild } from '../launch.ts';
+
+export function registerMonitor(program: Command, ctx: CliContext): void {
+  program
+    .command('monitor')
+    .description('serve the dashboard (Bull Board), /healthz and /metrics')
+    .option('--port <n>', 'TCP port (0: any free port)', intArg(0, 65_535), 3000)
+    .option('--host <host>', 'address to listen on; non-loopback needs MONITOR_USER/MONITOR_PASSWORD', '127.0.0.1')
+    .option('--read-only', 'no retry, remove, clean, pause or other changes from the dashboard')
+    .action(async (opts: { port: number; host: string; readOnly?: boolean }) => {
+      ctx.config();
+      const args = ['--port', String(opts.port), '--host', opts.host, ...(opts.readOnly ? ['--read-only'] : [])];
+      ctx.exitCode = await runChild('worker/monitor/main.ts', args, ctx.io.env);
+    });
+}

@@ -1,0 +1,61 @@
+/**
+ * `jcds upload FILE... [--wait] [--json] [--if-exists skip|replace|fail] [--category NAME]
+ * [--priority N] [--package-priority N]`: validates every file first (nothing is enqueued
+ * when one is bad), enqueues them in bulk, and with --wait follows them to the end.
+ */
+import { Option, type Command } from 'commander';
+import type { IfExists } from '../../../shared/queues/jobs.ts';
+import { intArg, type CliContext } from '../context.ts';
+import { followAndReport, printEnqueued, type EnqueuedJob } from '../wait.ts';
+
+interface UploadOptions {
+  wait?: boolean;
+  json?: boolean;
+  ifExists: IfExists;
+  category?: string;
+  priority?: number;
+  packagePriority?: number;
+}
+
+export function registerUpload(program: Command, ctx: CliContext): void {
+  program
+    .command('upload')
+    .description('publish packages to Jamf Pro: one durable upload job per file')
+    .argument('<file...>', '.pkg, .mpkg, .dmg or .zip files (hundreds at once are fine)')
+    .option('--wait', 'follow the uploads until they end (progress on stderr)')
+    .option('--json', 'print NDJSON on stdout: one object per job event, then a summary')
+    .addOption(
+      new Option('--if-exists <policy>', 'when Jamf already has this file name')
+        .choices(['skip', 'replace', 'fail'])
+        .default('skip'),
+    )
+    .option('--category <name>', 'the Jamf Pro category of the packages (must exist)')
+    .option('--priority <n>', 'queue priority: 1 is served first', intArg(1, 2_097_152))
+    .option('--package-priority <n>', 'the Jamf Pro install priority of the packages', intArg(1, 20))
+    .action(async (files: string[], opts: UploadOptions) => {
+      ctx.config();
+      const producer = await ctx.producer();
+      const pkg = {
+        ...(opts.category !== undefined ? { category: opts.category } : {}),
+        ...(opts.packagePriority !== undefined ? { priority: opts.packagePriority } : {}),
+      };
+      const enqueued = await producer.uploadMany(
+        files.map(path => ({
+          path,
+          ifExists: opts.ifExists,
+          package: pkg,
+          ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
+        })),
+      );
+      const jobs: EnqueuedJob[] = enqueued.map(e => ({
+        queue: producer.queues.upload,
+        jobId: e.jobId,
+        label: e.fileName,
+        size: e.size,
+        created: e.created,
+      }));
+      const json = Boolean(opts.json);
+      printEnqueued(ctx, jobs, json);
+      await followAndReport(ctx, jobs, { json, wait: Boolean(opts.wait) });
+    });
+}

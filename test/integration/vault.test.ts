@@ -1,0 +1,123 @@
+/** The credential vault against a real redis-server. */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { CredentialVault, type VaultCredentials } from '../../shared/vault.ts';
+import { startRedis, type RedisServer } from '../helpers/redis.ts';
+
+let server: RedisServer;
+let redis: Redis;
+
+beforeAll(async () => {
+  server = await startRedis();
+  redis = server.client();
+});
+afterAll(async () => {
+  redis?.disconnect();
+  await server?.stop();
+});
+
+let serial = 0;
+function issue(ttlMs: number): Omit<VaultCredentials, 'issuedAt'> {
+  serial++;
+  return {
+    accessKeyId: `ASIA${serial}`,
+    secretAccessKey: `very-secret-${serial}`,
+    sessionToken: `session-token-${serial}`,
+    expiration: Date.now() + ttlMs,
+    region: 'us-east-1',
+    bucketName: 'bucket',
+    path: 'jcds/',
+  };
+}
+
+describe('CredentialVault', () => {
+  it('stores credentials encrypted: Redis never holds the secret in clear text', async () => {
+    const vault = new CredentialVault({
+      redis,
+      secret: 'a-fleet-secret-of-16+',
+      renew: async () => issue(60_000),
+    });
+    await vault.put('enc', issue(60_000));
+    const keys = await redis.keys('*vault:enc*');
+    expect(keys).toHaveLength(1);
+    const raw = (await redis.get(keys[0]!))!;
+    expect(raw).not.toMatch(/very-secret|session-token|ASIA/);
+    const ttl = await redis.pttl(keys[0]!);
+    expect(ttl).toBeGreaterThan(50_000);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+    expect((await vault.get('enc')).secretAccessKey).toMatch(/^very-secret-/);
+  });
+
+  it('a different JCDS_FLEET_SECRET cannot read the entry and says why', async () => {
+    const a = new CredentialVault({
+      redis,
+      secret: 'first-secret-xxxxxxxx',
+      renew: async () => issue(60_000),
+    });
+    const b = new CredentialVault({
+      redis,
+      secret: 'other-secret-xxxxxxxx',
+      renew: async () => issue(60_000),
+    });
+    await a.put('wrong', issue(60_000));
+    await expect(b.get('wrong')).rejects.toThrow(/same JCDS_FLEET_SECRET/);
+  });
+
+  it('refuses to start without a secret', () => {
+    expect(() => new CredentialVault({ redis, secret: '', renew: async () => issue(1) })).toThrow(
+      /JCDS_FLEET_SECRET/,
+    );
+  });
+
+  it('100 concurrent readers across 3 vault instances renew expiring credentials exactly once', async () => {
+    let renewals = 0;
+    const renew = async (): Promise<Omit<VaultCredentials, 'issuedAt'>> => {
+      renewals++;
+      await sleep(50);
+      return issue(60_000);
+    };
+    const vaults = [0, 1, 2].map(
+      () => new CredentialVault({ redis, secret: 'shared-secret-xxxxxxxx', renew }),
+    );
+    await vaults[0]!.put('shared', { ...issue(2_000), issuedAt: Date.now() - 58_000 }); // inside the margin
+    const got = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => vaults[i % 3]!.get('shared')),
+    );
+    expect(renewals).toBe(1);
+    expect(new Set(got.map(c => c.accessKeyId)).size).toBe(1);
+  });
+
+  it('after ExpiredToken, N parts naming the same stale key renew once', async () => {
+    let renewals = 0;
+    const vault = new CredentialVault({
+      redis,
+      secret: 'shared-secret-xxxxxxxx',
+      renew: async () => {
+        renewals++;
+        return issue(60_000);
+      },
+    });
+    const first = await vault.put('stale', issue(60_000));
+    const after = await Promise.all(
+      Array.from({ length: 20 }, () => vault.get('stale', first.accessKeyId)),
+    );
+    expect(renewals).toBe(1);
+    expect(after.every(c => c.accessKeyId !== first.accessKeyId)).toBe(true);
+  });
+
+  it('a missing entry (expired out of Redis) is renewed on demand', async () => {
+    let renewals = 0;
+    const vault = new CredentialVault({
+      redis,
+      secret: 'shared-secret-xxxxxxxx',
+      renew: async () => {
+        renewals++;
+        return issue(60_000);
+      },
+    });
+    const c = await vault.get('never-stored');
+    expect(renewals).toBe(1);
+    expect(c.expiration).toBeGreaterThan(Date.now());
+  });
+});

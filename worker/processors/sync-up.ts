@@ -1,0 +1,163 @@
+/**
+ * Planning of `sync up DIR`: which packages in DIR are new or changed compared with Jamf.
+ * "Changed" means the local hash differs from the package record's (SHA3-512, or MD5
+ * where that is all Jamf has), looked up by file name; local hashes come from the Redis
+ * cache when the file's size and mtime are the ones hashed, so unchanged files are not
+ * read. The upload jobs are built the way Producer.upload builds them (same data, same
+ * per-file-name deduplication) with the known hashes passed along, so the upload does
+ * not hash the file again.
+ */
+import { randomUUID } from 'node:crypto';
+import { readdir, stat } from 'node:fs/promises';
+import { extname, join, resolve } from 'node:path';
+import type { JobsOptions } from 'bullmq';
+import { AppError, describeError } from '../../shared/errors.ts';
+import { ALLOWED_EXTENSIONS, checkUploadFile } from '../../shared/files.ts';
+import type { JamfPackage } from '../../shared/jamf/types.ts';
+import type {
+  FileHashes,
+  IfExists,
+  SyncJobData,
+  SyncPlanCounts,
+  UploadJobData,
+} from '../../shared/queues/jobs.ts';
+import type { WorkerContext } from '../context.ts';
+import type { HashCache } from './sync-hash-cache.ts';
+import { sameContent } from './upload-prepare.ts';
+
+/** Must equal producer/producer.ts `uploadDedupId` (a unit test checks it). */
+export function syncUploadDedupId(fileName: string): string {
+  return `upload:${fileName}`;
+}
+
+export interface PlannedJob {
+  queue: 'upload' | 'download';
+  fileName: string;
+  data: object;
+  opts: JobsOptions;
+}
+
+export interface SyncPlan {
+  counts: SyncPlanCounts;
+  jobs: PlannedJob[];
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time, in order of the items. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const run = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
+  return out;
+}
+
+/** The package files directly in `dir` (not hidden, an extension Jamf accepts). */
+export async function listPackageFiles(dir: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT')
+      throw new AppError(
+        'FILE_NOT_FOUND',
+        `The sync folder ${dir} does not exist: check the path (it must be reachable by every worker).`,
+      );
+    if (code === 'ENOTDIR')
+      throw new AppError(
+        'FILE_NOT_REGULAR',
+        `${dir} is not a folder: sync up takes a folder of packages.`,
+      );
+    throw new AppError(
+      'FILE_UNREADABLE',
+      `Cannot list the sync folder ${dir}: ${(err as Error).message}`,
+    );
+  }
+  return entries
+    .filter(e => (e.isFile() || e.isSymbolicLink()) && !e.name.startsWith('.'))
+    .map(e => e.name)
+    .filter(name =>
+      (ALLOWED_EXTENSIONS as readonly string[]).includes(extname(name).slice(1).toLowerCase()),
+    )
+    .sort();
+}
+
+/** Jamf's hashes of each package, by file name (the newest record wins on duplicates). */
+function packagesByFileName(packages: readonly JamfPackage[]): Map<string, JamfPackage> {
+  const map = new Map<string, JamfPackage>();
+  for (const p of packages) map.set(p.fileName, p);
+  return map;
+}
+
+export async function planSyncUp(
+  ctx: WorkerContext,
+  data: SyncJobData,
+  cache: HashCache,
+  signal?: AbortSignal,
+): Promise<SyncPlan> {
+  const dir = resolve(data.dir);
+  const names = await listPackageFiles(dir);
+  const packages = packagesByFileName(await ctx.jamf.listPackages(signal ? { signal } : {}));
+  const counts: SyncPlanCounts = {
+    considered: names.length,
+    unchanged: 0,
+    failures: [],
+    hashesComputed: 0,
+    hashCacheHits: 0,
+    bytesHashed: 0,
+  };
+  const jobs: PlannedJob[] = [];
+  // Two at a time: hashing is CPU-bound and runs in worker threads.
+  await mapLimit(names, 2, async name => {
+    signal?.throwIfAborted();
+    try {
+      const file = await checkUploadFile(join(dir, name));
+      const st = await stat(file.path);
+      const hashes: FileHashes = await cache.hash(
+        file.path,
+        { size: st.size, mtimeMs: st.mtimeMs },
+        counts,
+        signal,
+      );
+      const pkg = packages.get(file.fileName);
+      if (pkg && sameContent(pkg, hashes)) {
+        counts.unchanged++;
+        return;
+      }
+      const ifExists: IfExists = pkg ? 'replace' : (data.options?.ifExists ?? 'skip');
+      const upload: UploadJobData = {
+        path: file.path,
+        fileName: file.fileName,
+        size: st.size,
+        mtimeMs: st.mtimeMs,
+        ifExists,
+        package: data.options?.category ? { category: data.options.category } : {},
+        step: 'prepare',
+        requestId: randomUUID(),
+        hashes,
+      };
+      jobs.push({
+        queue: 'upload',
+        fileName: file.fileName,
+        data: upload,
+        opts: { deduplication: { id: syncUploadDedupId(file.fileName) } },
+      });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      const reason =
+        err instanceof AppError ? `[${err.code}] ${describeError(err)}` : describeError(err);
+      counts.failures.push({ fileName: name, reason });
+    }
+  });
+  jobs.sort((a, b) => a.fileName.localeCompare(b.fileName));
+  return { counts, jobs };
+}
