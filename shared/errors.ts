@@ -32,7 +32,8 @@ export const ERROR_CODES = {
   JAMF_UNAVAILABLE: 'Jamf Pro answered 5xx.',
   JAMF_BAD_RESPONSE: 'Jamf Pro answered something that is not what its API documents.',
   JCDS_UNAVAILABLE: 'The JCDS v1 endpoints are not available on this server.',
-  PACKAGE_EXISTS: 'A package with this file name exists (ifExists=fail, or skip with a different hash).',
+  PACKAGE_EXISTS:
+    'A package with this file name exists (ifExists=fail, or skip with a different hash).',
   S3_ERROR: 'S3 refused a request.',
   S3_CREDENTIALS_EXPIRED: 'The temporary S3 credentials expired.',
   S3_SLOW_DOWN: 'S3 asked the client to slow down.',
@@ -42,7 +43,8 @@ export const ERROR_CODES = {
   VERIFY_TIMEOUT: 'Jamf did not report the stored file hash within the time bound.',
   DOWNLOAD_FAILED: 'A download could not be completed.',
   VAULT_SECRET_MISSING: 'JCDS_FLEET_SECRET is needed to encrypt credentials in Redis.',
-  VAULT_DECRYPT_FAILED: 'Credentials in Redis cannot be decrypted (a different JCDS_FLEET_SECRET?).',
+  VAULT_DECRYPT_FAILED:
+    'Credentials in Redis cannot be decrypted (a different JCDS_FLEET_SECRET?).',
   JOB_NOT_FOUND: 'No job has this id.',
   INTERNAL: 'An unexpected error; please report it.',
 } as const;

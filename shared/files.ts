@@ -29,7 +29,10 @@ export function validateFileName(name: string): string {
                 ? 'is longer than 255 bytes'
                 : undefined;
   if (problem) {
-    throw new AppError('UNSAFE_FILE_NAME', `The file name ${JSON.stringify(name)} ${problem}: use a plain file name such as "Firefox 128.pkg".`);
+    throw new AppError(
+      'UNSAFE_FILE_NAME',
+      `The file name ${JSON.stringify(name)} ${problem}: use a plain file name such as "Firefox 128.pkg".`,
+    );
   }
   return name;
 }
@@ -61,33 +64,63 @@ export async function checkUploadFile(path: string, fileName?: string): Promise<
     st = await stat(abs);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new AppError('FILE_NOT_FOUND', `${abs} does not exist: check the path.`);
-    if (code === 'EACCES') throw new AppError('FILE_UNREADABLE', `${abs} cannot be read (permission denied): fix its permissions or run as its owner.`);
+    if (code === 'ENOENT')
+      throw new AppError('FILE_NOT_FOUND', `${abs} does not exist: check the path.`);
+    if (code === 'EACCES')
+      throw new AppError(
+        'FILE_UNREADABLE',
+        `${abs} cannot be read (permission denied): fix its permissions or run as its owner.`,
+      );
     throw new AppError('FILE_UNREADABLE', `${abs} cannot be read: ${(err as Error).message}`);
   }
   if (st.isDirectory()) {
-    throw new AppError('FILE_NOT_REGULAR', `${abs} is a directory: upload the files in it (jcds upload DIR/*.pkg) or sync it (jcds sync up DIR). Bundle packages must be zipped first.`);
+    throw new AppError(
+      'FILE_NOT_REGULAR',
+      `${abs} is a directory: upload the files in it (jcds upload DIR/*.pkg) or sync it (jcds sync up DIR). Bundle packages must be zipped first.`,
+    );
   }
-  if (!st.isFile()) throw new AppError('FILE_NOT_REGULAR', `${abs} is not a regular file: give the path of a .pkg, .mpkg, .dmg or .zip file.`);
+  if (!st.isFile())
+    throw new AppError(
+      'FILE_NOT_REGULAR',
+      `${abs} is not a regular file: give the path of a .pkg, .mpkg, .dmg or .zip file.`,
+    );
   try {
     await access(abs, constants.R_OK);
   } catch {
-    throw new AppError('FILE_UNREADABLE', `${abs} cannot be read (permission denied): fix its permissions or run as its owner.`);
+    throw new AppError(
+      'FILE_UNREADABLE',
+      `${abs} cannot be read (permission denied): fix its permissions or run as its owner.`,
+    );
   }
-  if (st.size === 0) throw new AppError('FILE_EMPTY', `${abs} is empty (0 bytes): it is not a valid package; rebuild it.`);
+  if (st.size === 0)
+    throw new AppError(
+      'FILE_EMPTY',
+      `${abs} is empty (0 bytes): it is not a valid package; rebuild it.`,
+    );
   if (st.size > MAX_OBJECT_SIZE) {
-    throw new AppError('FILE_TOO_LARGE', `${abs} is ${st.size} bytes: more than 10,000 parts of 5 GiB, the most S3 can store.`);
+    throw new AppError(
+      'FILE_TOO_LARGE',
+      `${abs} is ${st.size} bytes: more than 10,000 parts of 5 GiB, the most S3 can store.`,
+    );
   }
   return { path: abs, fileName: name, size: st.size, mtimeMs: st.mtimeMs };
 }
 
 /** Throws FILE_CHANGED when the file's size or mtime differ from what was enqueued. */
-export async function assertUnchanged(file: { path: string; size: number; mtimeMs: number; fileName: string }): Promise<void> {
+export async function assertUnchanged(file: {
+  path: string;
+  size: number;
+  mtimeMs: number;
+  fileName: string;
+}): Promise<void> {
   let st;
   try {
     st = await stat(file.path);
   } catch (err) {
-    throw new AppError('FILE_CHANGED', `${file.path} disappeared during the upload of ${file.fileName} (${(err as Error).message}); nothing was published. Enqueue it again.`);
+    throw new AppError(
+      'FILE_CHANGED',
+      `${file.path} disappeared during the upload of ${file.fileName} (${(err as Error).message}); nothing was published. Enqueue it again.`,
+    );
   }
   if (st.size !== file.size || st.mtimeMs !== file.mtimeMs) {
     throw new AppError(

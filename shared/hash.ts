@@ -20,25 +20,41 @@ export interface HashFileOptions {
   signal?: AbortSignal;
 }
 
-export function hashFile(path: string, options: HashFileOptions = {}): Promise<FileHashes & { bytes: number }> {
+export function hashFile(
+  path: string,
+  options: HashFileOptions = {},
+): Promise<FileHashes & { bytes: number }> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./hash-worker.ts', import.meta.url), { workerData: { path } });
+    const worker = new Worker(new URL('./hash-worker.ts', import.meta.url), {
+      workerData: { path },
+    });
     const onAbort = (): void => {
       void worker.terminate();
       reject(options.signal?.reason ?? new Error('hashing aborted'));
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    worker.once('message', (msg: { sha3_512?: string; md5?: string; bytes?: number; error?: { message: string; code?: string } }) => {
-      options.signal?.removeEventListener('abort', onAbort);
-      void worker.terminate();
-      if (msg.error) {
-        reject(
-          new AppError(msg.error.code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_UNREADABLE', `Cannot read ${path} to hash it: ${msg.error.message}`),
-        );
-      } else {
-        resolve({ sha3_512: msg.sha3_512 ?? '', md5: msg.md5 ?? '', bytes: msg.bytes ?? 0 });
-      }
-    });
+    worker.once(
+      'message',
+      (msg: {
+        sha3_512?: string;
+        md5?: string;
+        bytes?: number;
+        error?: { message: string; code?: string };
+      }) => {
+        options.signal?.removeEventListener('abort', onAbort);
+        void worker.terminate();
+        if (msg.error) {
+          reject(
+            new AppError(
+              msg.error.code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_UNREADABLE',
+              `Cannot read ${path} to hash it: ${msg.error.message}`,
+            ),
+          );
+        } else {
+          resolve({ sha3_512: msg.sha3_512 ?? '', md5: msg.md5 ?? '', bytes: msg.bytes ?? 0 });
+        }
+      },
+    );
     worker.once('error', err => {
       options.signal?.removeEventListener('abort', onAbort);
       reject(err);

@@ -89,7 +89,9 @@ export class CredentialVault {
       const raw = Buffer.from(blob, 'base64');
       const decipher = createDecipheriv('aes-256-gcm', this.key, raw.subarray(0, 12));
       decipher.setAuthTag(raw.subarray(12, 28));
-      const text = Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+      const text = Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString(
+        'utf8',
+      );
       return JSON.parse(text) as VaultCredentials;
     } catch (err) {
       throw new AppError(
@@ -101,7 +103,10 @@ export class CredentialVault {
   }
 
   /** Stores a fresh set (from POST /api/v1/jcds/files) under `name`. */
-  async put(name: string, creds: Omit<VaultCredentials, 'issuedAt'> & { issuedAt?: number }): Promise<VaultCredentials> {
+  async put(
+    name: string,
+    creds: Omit<VaultCredentials, 'issuedAt'> & { issuedAt?: number },
+  ): Promise<VaultCredentials> {
     const full: VaultCredentials = { ...creds, issuedAt: creds.issuedAt ?? this.now() };
     const ttl = Math.max(1_000, full.expiration - this.now());
     await this.redis.set(this.entryKey(name), this.encrypt(full), 'PX', ttl);
@@ -148,7 +153,8 @@ export class CredentialVault {
     const deadline = this.now() + this.lockMs * 2;
     for (;;) {
       const current = await this.read(name);
-      if (current && this.fresh(current) && current.accessKeyId !== staleAccessKeyId) return current;
+      if (current && this.fresh(current) && current.accessKeyId !== staleAccessKeyId)
+        return current;
       const got = await this.redis.set(lockKey, token, 'PX', this.lockMs, 'NX');
       if (got === 'OK') {
         try {
@@ -169,9 +175,13 @@ export class CredentialVault {
         }
       }
       if (this.now() > deadline) {
-        throw new AppError('S3_CREDENTIALS_EXPIRED', `Timed out waiting for another worker to renew the S3 credentials of ${name}.`, {
-          retryable: true,
-        });
+        throw new AppError(
+          'S3_CREDENTIALS_EXPIRED',
+          `Timed out waiting for another worker to renew the S3 credentials of ${name}.`,
+          {
+            retryable: true,
+          },
+        );
       }
       await sleep(100);
     }

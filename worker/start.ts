@@ -38,7 +38,12 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
   const connection = redisOptions(config.redisUrl, 'worker');
   const redis = new Redis(connection);
   redis.on('error', err => logger.debug({ err }, 'redis connection error (reconnecting)'));
-  const ctx = new WorkerContext(config, logger, redis, options.metrics);
+  const ctx = new WorkerContext(
+    config,
+    logger,
+    redis,
+    options.metrics ?? new (await import('./metrics.ts')).RedisFleetMetrics(redis, logger),
+  );
 
   const queueOf = (name: string): Queue => {
     const q = new Queue(name, { connection: redis, prefix: QUEUE_PREFIX });

@@ -18,7 +18,6 @@ const HINTS: Record<string, string> = {
   JCDS_UNAVAILABLE:
     'This server has no JCDS v1 endpoints: set JCDS_TRANSPORT=package-upload (Jamf Pro 11.5+).',
   JOB_NOT_FOUND: 'List recent jobs with `jcds status`; finished jobs are removed after 7 days.',
-  USAGE: 'Run `jcds --help` or `jcds <command> --help` for the usage.',
 };
 
 /** One short block of text for stderr. */

@@ -25,23 +25,52 @@ export function s3Status(err: unknown): number | undefined {
   return (err as S3LikeError).$metadata?.httpStatusCode;
 }
 
-const EXPIRED = new Set(['ExpiredToken', 'TokenRefreshRequired', 'RequestExpired', 'ExpiredTokenException']);
-const THROTTLE = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'TooManyRequests']);
-const NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'TimeoutError', 'RequestTimeout', 'socket hang up', 'NetworkingError']);
+const EXPIRED = new Set([
+  'ExpiredToken',
+  'TokenRefreshRequired',
+  'RequestExpired',
+  'ExpiredTokenException',
+]);
+const THROTTLE = new Set([
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'TooManyRequests',
+]);
+const NETWORK = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'TimeoutError',
+  'RequestTimeout',
+  'socket hang up',
+  'NetworkingError',
+]);
 
 export const isExpiredToken = (err: unknown): boolean => EXPIRED.has(s3Code(err) ?? '');
-export const isSlowDown = (err: unknown): boolean => THROTTLE.has(s3Code(err) ?? '') || s3Status(err) === 503;
+export const isSlowDown = (err: unknown): boolean =>
+  THROTTLE.has(s3Code(err) ?? '') || s3Status(err) === 503;
 export const isNoSuchUpload = (err: unknown): boolean => s3Code(err) === 'NoSuchUpload';
 export const isNotFound = (err: unknown): boolean =>
   ['NotFound', 'NoSuchKey', 'NoSuchUpload'].includes(s3Code(err) ?? '') || s3Status(err) === 404;
-export const isAccessDenied = (err: unknown): boolean => s3Code(err) === 'AccessDenied' || s3Status(err) === 403;
+export const isAccessDenied = (err: unknown): boolean =>
+  s3Code(err) === 'AccessDenied' || s3Status(err) === 403;
 
 /** Transient: network errors, 5xx, throttling, expired credentials (renewable). */
 export function isRetryableS3(err: unknown): boolean {
   const code = s3Code(err) ?? '';
   const status = s3Status(err);
   if (isExpiredToken(err) || isSlowDown(err)) return true;
-  if (NETWORK.has(code) || /ECONNRESET|socket hang up|EPIPE|ECONNREFUSED|aborted/i.test((err as Error)?.message ?? '')) return true;
+  if (NETWORK.has(code)) return true;
+  // Only for errors without an HTTP answer: S3's own messages say "aborted" too
+  // (NoSuchUpload: "…the upload may have been aborted or completed"), which is permanent.
+  if (
+    status === undefined &&
+    /ECONNRESET|socket hang up|EPIPE|ECONNREFUSED|aborted/i.test((err as Error)?.message ?? '')
+  )
+    return true;
   return status === undefined ? true : status >= 500;
 }
 
@@ -50,10 +79,18 @@ export function toS3AppError(err: unknown, what: string): AppError {
   const code = s3Code(err) ?? 'Unknown';
   const status = s3Status(err);
   const message = redactText((err as Error)?.message ?? String(err));
-  const appCode = isExpiredToken(err) ? 'S3_CREDENTIALS_EXPIRED' : isSlowDown(err) ? 'S3_SLOW_DOWN' : 'S3_ERROR';
-  return new AppError(appCode, `S3 refused ${what}: ${code}${status ? ` (HTTP ${status})` : ''}: ${message}`, {
-    cause: err,
-    retryable: isRetryableS3(err),
-    details: { s3Code: code, status },
-  });
+  const appCode = isExpiredToken(err)
+    ? 'S3_CREDENTIALS_EXPIRED'
+    : isSlowDown(err)
+      ? 'S3_SLOW_DOWN'
+      : 'S3_ERROR';
+  return new AppError(
+    appCode,
+    `S3 refused ${what}: ${code}${status ? ` (HTTP ${status})` : ''}: ${message}`,
+    {
+      cause: err,
+      retryable: isRetryableS3(err),
+      details: { s3Code: code, status },
+    },
+  );
 }

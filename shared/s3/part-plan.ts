@@ -17,7 +17,8 @@ export interface PartPlan {
 }
 
 export function planParts(size: number, preferredPartSize: number): PartPlan {
-  if (!Number.isSafeInteger(size) || size <= 0) throw new RangeError(`size must be a positive integer, got ${size}`);
+  if (!Number.isSafeInteger(size) || size <= 0)
+    throw new RangeError(`size must be a positive integer, got ${size}`);
   if (size > MAX_OBJECT_SIZE) {
     throw new AppError(
       'FILE_TOO_LARGE',
@@ -40,7 +41,8 @@ export interface PartRange {
 }
 
 export function partRange(size: number, plan: PartPlan, partNumber: number): PartRange {
-  if (partNumber < 1 || partNumber > plan.partCount) throw new RangeError(`part ${partNumber} is outside 1..${plan.partCount}`);
+  if (partNumber < 1 || partNumber > plan.partCount)
+    throw new RangeError(`part ${partNumber} is outside 1..${plan.partCount}`);
   const offset = (partNumber - 1) * plan.partSize;
   return { partNumber, offset, length: Math.min(plan.partSize, size - offset) };
 }

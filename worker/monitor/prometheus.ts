@@ -8,7 +8,7 @@
  *   jcds_credential_renewals_total                counter, same
  *   jcds_job_retries_total{queue}                 counter, same
  *   jcds_job_failures_total{queue,code}           counter, same
- *   jcds_redis_up                                 gauge, 1 when the scrape could read Redis
+ *   jcds_redis_up                                 gauge, 1 when Redis answered PING at this scrape
  *
  * One scrape reads the metrics hash once (memoised for a second) and the job counts once.
  */
@@ -19,17 +19,22 @@ import { COUNT_STATES } from './states.ts';
 import { DURATION_BUCKETS, readFleetMetrics, type FleetMetricsSnapshot } from '../metrics.ts';
 
 type DurationLabels = 'transport' | 'outcome';
+type HistogramData = Awaited<ReturnType<Histogram<DurationLabels>['get']>>;
 
 /** A histogram whose buckets come from the fleet snapshot instead of local observations. */
 class FleetHistogram extends Histogram<DurationLabels> {
   private readonly snapshot: () => Promise<FleetMetricsSnapshot>;
+  private readonly metricName: string;
+  private readonly metricHelp: string;
 
   constructor(name: string, help: string, snapshot: () => Promise<FleetMetricsSnapshot>) {
     super({ name, help, labelNames: ['transport', 'outcome'], buckets: DURATION_BUCKETS, registers: [] });
     this.snapshot = snapshot;
+    this.metricName = name;
+    this.metricHelp = help;
   }
 
-  async getForPromString() {
+  async getForPromString(): Promise<HistogramData> {
     const snap = await this.snapshot();
     const values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> = [];
     for (const s of snap.uploadDuration) {
@@ -37,41 +42,63 @@ class FleetHistogram extends Histogram<DurationLabels> {
       let cumulative = 0;
       for (const bound of DURATION_BUCKETS) {
         cumulative += s.buckets[String(bound)] ?? 0;
-        values.push({ labels: { ...labels, le: bound }, value: cumulative, metricName: `${this.name}_bucket` });
+        values.push({ labels: { ...labels, le: bound }, value: cumulative, metricName: `${this.metricName}_bucket` });
       }
-      values.push({ labels: { ...labels, le: '+Inf' }, value: s.count, metricName: `${this.name}_bucket` });
-      values.push({ labels, value: s.sum, metricName: `${this.name}_sum` });
-      values.push({ labels, value: s.count, metricName: `${this.name}_count` });
+      values.push({ labels: { ...labels, le: '+Inf' }, value: s.count, metricName: `${this.metricName}_bucket` });
+      values.push({ labels, value: s.sum, metricName: `${this.metricName}_sum` });
+      values.push({ labels, value: s.count, metricName: `${this.metricName}_count` });
     }
-    return { name: this.name, help: this.help, type: 'histogram' as const, values, aggregator: 'sum' as const };
+    const metric = {
+      name: this.metricName,
+      help: this.metricHelp,
+      type: 'histogram',
+      values,
+      aggregator: 'sum',
+      collect: () => undefined,
+    };
+    // The `le` label is reserved for buckets, so the typings cannot express it.
+    return metric as unknown as HistogramData;
   }
 
-  override async get() {
+  override async get(): Promise<HistogramData> {
     return this.getForPromString();
   }
-
-  private get name(): string {
-    return 'jcds_upload_duration_seconds';
-  }
-
-  private get help(): string {
-    return 'Time from the start of an upload to its verified end, seconds';
-  }
 }
+
+const EMPTY: FleetMetricsSnapshot = Object.freeze({
+  bytesUploaded: 0,
+  bytesDownloaded: 0,
+  credentialRenewals: 0,
+  retries: {},
+  failures: [],
+  uploadDuration: [],
+});
 
 export function createRegistry(redis: Redis, queues: Queue[]): Registry {
   const registry = new Registry();
   let cached: { at: number; value: Promise<FleetMetricsSnapshot> } | undefined;
+  // One HGETALL per scrape; while Redis is away the fleet metrics are absent (not zero).
   const snapshot = (): Promise<FleetMetricsSnapshot> => {
     if (!cached || Date.now() - cached.at > 1_000) {
-      const value = readFleetMetrics(redis);
-      value.catch(() => (cached = undefined));
+      const value = readFleetMetrics(redis).catch(() => EMPTY);
       cached = { at: Date.now(), value };
     }
     return cached.value;
   };
 
-  const redisUp = new Gauge({ name: 'jcds_redis_up', help: '1 when the monitor could read Redis at this scrape', registers: [registry] });
+  new Gauge({
+    name: 'jcds_redis_up',
+    help: '1 when the monitor could reach Redis at this scrape',
+    registers: [registry],
+    async collect() {
+      this.set(
+        await redis.ping().then(
+          () => 1,
+          () => 0,
+        ),
+      );
+    },
+  });
   new Gauge({
     name: 'jcds_jobs',
     help: 'Jobs per queue and state',
@@ -79,15 +106,10 @@ export function createRegistry(redis: Redis, queues: Queue[]): Registry {
     registers: [registry],
     async collect() {
       this.reset();
-      try {
-        for (const q of queues) {
-          const counts = await q.getJobCounts(...COUNT_STATES);
-          for (const state of COUNT_STATES) this.set({ queue: q.name, state }, counts[state] ?? 0);
-        }
-        redisUp.set(1);
-      } catch (err) {
-        redisUp.set(0);
-        throw err;
+      for (const q of queues) {
+        const counts = await q.getJobCounts(...COUNT_STATES).catch(() => undefined);
+        if (!counts) return; // Redis is away: jcds_redis_up says so, the rest is absent.
+        for (const state of COUNT_STATES) this.set({ queue: q.name, state }, counts[state] ?? 0);
       }
     },
   });
@@ -97,9 +119,9 @@ export function createRegistry(redis: Redis, queues: Queue[]): Registry {
       help,
       registers: [registry],
       async collect() {
-        const v = pick(await snapshot());
+        const snap = await snapshot();
         this.reset();
-        this.inc(v);
+        if (snap !== EMPTY) this.inc(pick(snap));
       },
     });
   };
@@ -128,6 +150,10 @@ export function createRegistry(redis: Redis, queues: Queue[]): Registry {
       for (const f of s.failures) this.inc({ queue: f.queue, code: f.code }, f.count);
     },
   });
-  registry.registerMetric(new FleetHistogram('jcds_upload_duration_seconds', '', snapshot));
+  registry.registerMetric(new FleetHistogram(
+      'jcds_upload_duration_seconds',
+      'Time from the start of an upload to its verified end, seconds',
+      snapshot,
+    ));
   return registry;
 }

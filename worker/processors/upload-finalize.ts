@@ -100,7 +100,7 @@ export async function verifyStored(
       await refresh(ctx, d).catch(() => undefined);
     }
     await sleep(delay);
-    delay = Math.min(delay * 2, 5_000);
+    delay = Math.min(delay * 2, 1_000);
   }
   throw new AppError(
     'VERIFY_TIMEOUT',

@@ -4,6 +4,8 @@
  * when one is bad), enqueues them in bulk, and with --wait follows them to the end.
  */
 import { Option, type Command } from 'commander';
+import { AppError, errorCode } from '../../../shared/errors.ts';
+import { checkUploadFile } from '../../../shared/files.ts';
 import type { IfExists } from '../../../shared/queues/jobs.ts';
 import { intArg, type CliContext } from '../context.ts';
 import { followAndReport, printEnqueued, type EnqueuedJob } from '../wait.ts';
@@ -34,6 +36,7 @@ export function registerUpload(program: Command, ctx: CliContext): void {
     .option('--package-priority <n>', 'the Jamf Pro install priority of the packages', intArg(1, 20))
     .action(async (files: string[], opts: UploadOptions) => {
       ctx.config();
+      await checkAll(files);
       const producer = await ctx.producer();
       const pkg = {
         ...(opts.category !== undefined ? { category: opts.category } : {}),
@@ -58,4 +61,21 @@ export function registerUpload(program: Command, ctx: CliContext): void {
       printEnqueued(ctx, jobs, json);
       await followAndReport(ctx, jobs, { json, wait: Boolean(opts.wait) });
     });
+}
+
+/**
+ * Checks every file before connecting anywhere, and reports every bad one at once (a
+ * batch of hundreds should not fail one file per run).
+ */
+async function checkAll(files: string[]): Promise<void> {
+  const results = await Promise.allSettled(files.map(f => checkUploadFile(f)));
+  const problems = results.flatMap(r => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  if (problems.length === 0) return;
+  if (problems.length === 1) throw problems[0];
+  const codes = new Set(problems.map(p => errorCode(p)));
+  const lines = problems.map(p => `  - ${(p as Error).message}`).join('\n');
+  throw new AppError(
+    codes.size === 1 ? ([...codes][0] as AppError['code']) : 'USAGE',
+    `${problems.length} of ${files.length} files cannot be uploaded; nothing was enqueued:\n${lines}`,
+  );
 }

@@ -1,0 +1,291 @@
+/**
+ * Fetches byte ranges of a presigned URL into a file, several at a time, each written at
+ * its own offset (positional writes), over keep-alive connections (undici).
+ *
+ * Per range: a dropped connection, a short body, a 5xx or a 429 is retried with backoff,
+ * continuing from the last byte written (not from the start of the range); a 403 (the
+ * presigned URL expired, or was refused) asks the UrlSource for a fresh URL, shared by
+ * every range in flight, which is not a failure; a 404 means the object is gone. The
+ * first range that fails for good stops the others (their requests are aborted), and
+ * every range completed before that has been reported through `onRangeDone` (the
+ * checkpoint). A full disk (ENOSPC, EDQUOT) is a DISK_FULL error.
+ *
+ * The URL is a bearer secret: it never appears in an error message or a log line.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request, type Dispatcher } from 'undici';
+import { AppError, redactText } from '../errors.ts';
+import { MiB } from '../units.ts';
+import type { ByteRange } from './ranges.ts';
+
+/** Gives the presigned URL, and a fresh one after a 403 (one refresh shared by all). */
+export interface UrlSource {
+  get(): Promise<string>;
+  refresh(stale: string): Promise<string>;
+}
+
+/** A UrlSource over a function that asks Jamf for a new URL. */
+export class PresignedUrl implements UrlSource {
+  private readonly load: () => Promise<string>;
+  private value: string | undefined;
+  private pending: Promise<string> | undefined;
+  /** URLs fetched after the first (diagnostics, job log). */
+  refreshes = 0;
+
+  constructor(load: () => Promise<string>) {
+    this.load = load;
+  }
+
+  get(): Promise<string> {
+    if (this.value !== undefined) return Promise.resolve(this.value);
+    return this.fetch();
+  }
+
+  refresh(stale: string): Promise<string> {
+    if (this.pending) return this.pending;
+    if (this.value !== undefined && this.value !== stale) return Promise.resolve(this.value);
+    this.refreshes++;
+    return this.fetch();
+  }
+
+  private fetch(): Promise<string> {
+    this.pending ??= this.load().then(
+      url => {
+        this.value = url;
+        this.pending = undefined;
+        return url;
+      },
+      (err: unknown) => {
+        this.pending = undefined;
+        throw err;
+      },
+    );
+    return this.pending;
+  }
+}
+
+let sharedAgent: Agent | undefined;
+
+/** One keep-alive connection pool per process for every download. */
+export function downloadAgent(): Agent {
+  sharedAgent ??= new Agent({
+    connections: 64,
+    keepAliveTimeout: 10_000,
+    headersTimeout: 60_000,
+    bodyTimeout: 60_000,
+  });
+  return sharedAgent;
+}
+
+export interface FetchRangesOptions {
+  url: UrlSource;
+  file: FileHandle;
+  /** The whole object's size (checked against Content-Range). */
+  size: number;
+  ranges: readonly ByteRange[];
+  concurrency: number;
+  /** For messages only. */
+  fileName: string;
+  signal?: AbortSignal | undefined;
+  /** Called once per range, after all its bytes are written. */
+  onRangeDone(range: ByteRange): void;
+  /** Called as bytes are written (progress). */
+  onBytes(n: number): void;
+  /** Called after a 403 made the URL be fetched again. */
+  onRefresh?(): void;
+  dispatcher?: Dispatcher;
+  /** Attempts per range for transient failures. @defaultValue 6 */
+  attempts?: number;
+  /** First backoff, ms. @defaultValue 250 */
+  backoffMs?: number;
+}
+
+export interface FetchRangesResult {
+  /** Body bytes received (including any later thrown away). */
+  bytesFetched: number;
+}
+
+/** Writes are batched to about this size, to keep the syscall count low. */
+const WRITE_BATCH = 1 * MiB;
+/** 403s in a row on a just-issued URL before the refusal is taken as final. */
+const MAX_REFUSALS = 4;
+
+class TransientError extends Error {
+  override name = 'TransientError';
+}
+
+function diskError(err: unknown, fileName: string): AppError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new AppError('DISK_FULL', `The disk is full (${code}) while writing ${fileName}.`, { cause: err });
+  }
+  return new AppError('DOWNLOAD_FAILED', `Cannot write ${fileName} to disk: ${(err as Error).message}`, {
+    cause: err,
+    retryable: code === 'EIO' || code === 'EAGAIN',
+  });
+}
+
+/** S3's error code and message from an XML error body, for messages (never the URL). */
+function s3Reason(status: number, body: string): string {
+  const code = /<Code>([^<]*)<\/Code>/.exec(body)?.[1];
+  const message = /<Message>([^<]*)<\/Message>/.exec(body)?.[1];
+  return redactText([`HTTP ${status}`, code, message].filter(Boolean).join(' '));
+}
+
+async function writeAll(file: FileHandle, buffers: Buffer[], position: number): Promise<number> {
+  const data = buffers.length === 1 ? buffers[0]! : Buffer.concat(buffers);
+  let written = 0;
+  while (written < data.length) {
+    const { bytesWritten } = await file.write(data, written, data.length - written, position + written);
+    if (bytesWritten <= 0) throw Object.assign(new Error('the write made no progress'), { code: 'EIO' });
+    written += bytesWritten;
+  }
+  return data.length;
+}
+
+/** Fetches every range; resolves when all are written, rejects with the first failure. */
+export async function fetchRanges(options: FetchRangesOptions): Promise<FetchRangesResult> {
+  const { file, size, fileName } = options;
+  const dispatcher = options.dispatcher ?? downloadAgent();
+  const attempts = options.attempts ?? 6;
+  const backoffMs = options.backoffMs ?? 250;
+  const stop = new AbortController();
+  const onOuterAbort = (): void => stop.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  let next = 0;
+  let bytesFetched = 0;
+  let failure: unknown;
+
+  const fetchOne = async (range: ByteRange): Promise<void> => {
+    const end = range[1];
+    let pos = range[0];
+    let failures = 0;
+    let refusals = 0;
+    let url = await options.url.get();
+    for (;;) {
+      stop.signal.throwIfAborted();
+      const before = pos;
+      try {
+        const res = await request(url, {
+          method: 'GET',
+          headers: { range: `bytes=${pos}-${end}` },
+          dispatcher,
+          signal: stop.signal,
+        });
+        if (res.statusCode !== 206 && !(res.statusCode === 200 && pos === 0 && end === size - 1)) {
+          const body = await res.body.text().catch(() => '');
+          const reason = s3Reason(res.statusCode, body);
+          if (res.statusCode === 403) {
+            if (++refusals > MAX_REFUSALS) {
+              throw new AppError(
+                'DOWNLOAD_FAILED',
+                `S3 refused the download URL of ${fileName} even just after Jamf issued it (${reason}): check that the API client may read JCDS files.`,
+              );
+            }
+            url = await options.url.refresh(url);
+            options.onRefresh?.();
+            continue;
+          }
+          if (res.statusCode === 404) {
+            throw new AppError('DOWNLOAD_FAILED', `The JCDS file ${fileName} no longer exists in storage (${reason}): list the files again (jcds ls).`);
+          }
+          if (res.statusCode === 416) {
+            throw new AppError('DOWNLOAD_FAILED', `The JCDS file ${fileName} changed size during the download (${reason}); the download starts over.`, {
+              retryable: true,
+              details: { restart: true },
+            });
+          }
+          throw new TransientError(`${reason} for bytes ${pos}-${end} of ${fileName}`);
+        }
+        const contentRange = res.headers['content-range'];
+        const total = typeof contentRange === 'string' ? /\/(\d+)\s*$/.exec(contentRange)?.[1] : undefined;
+        if (total !== undefined && Number(total) !== size) {
+          res.body.destroy();
+          throw new AppError('DOWNLOAD_FAILED', `The JCDS file ${fileName} is now ${total} bytes, not ${size}: it changed during the download; the download starts over.`, {
+            retryable: true,
+            details: { restart: true },
+          });
+        }
+        let batch: Buffer[] = [];
+        let batchBytes = 0;
+        const flush = async (): Promise<void> => {
+          if (batchBytes === 0) return;
+          const buffers = batch;
+          batch = [];
+          batchBytes = 0;
+          let n: number;
+          try {
+            n = await writeAll(file, buffers, pos);
+          } catch (err) {
+            throw diskError(err, fileName);
+          }
+          pos += n;
+          options.onBytes(n);
+        };
+        try {
+          for await (const chunk of res.body as AsyncIterable<Buffer>) {
+            bytesFetched += chunk.length;
+            const room = end + 1 - (pos + batchBytes);
+            const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
+            if (piece.length > 0) {
+              batch.push(piece);
+              batchBytes += piece.length;
+            }
+            if (batchBytes >= WRITE_BATCH) await flush();
+            if (chunk.length > room) break;
+          }
+        } catch (err) {
+          // Keep what arrived before the connection broke; the retry continues after it.
+          if (!(err instanceof AppError)) await flush();
+          throw err;
+        }
+        await flush();
+        if (pos > end) return;
+        throw new TransientError(`the connection ended after byte ${pos - 1} of ${range[0]}-${end} of ${fileName}`);
+      } catch (err) {
+        if (stop.signal.aborted) throw stop.signal.reason ?? err;
+        if (err instanceof AppError) throw err;
+        if (pos > before) {
+          failures = 0;
+          refusals = 0;
+        }
+        if (++failures >= attempts) {
+          throw new AppError(
+            'DOWNLOAD_FAILED',
+            `Bytes ${range[0]}-${end} of ${fileName} failed ${failures} times in a row (last: ${redactText((err as Error).message)}); the job will retry from its checkpoint.`,
+            { cause: err, retryable: true },
+          );
+        }
+        await sleep(Math.min(backoffMs * 2 ** (failures - 1), 10_000), undefined, { signal: stop.signal }).catch(() => undefined);
+      }
+    }
+  };
+
+  const runner = async (): Promise<void> => {
+    while (failure === undefined && !stop.signal.aborted) {
+      const range = options.ranges[next++];
+      if (!range) return;
+      try {
+        await fetchOne(range);
+        options.onRangeDone(range);
+      } catch (err) {
+        if (failure === undefined) {
+          failure = err;
+          stop.abort(err);
+        }
+        return;
+      }
+    }
+  };
+
+  try {
+    const n = Math.max(1, Math.min(options.concurrency, options.ranges.length));
+    await Promise.all(Array.from({ length: n }, runner));
+  } finally {
+    options.signal?.removeEventListener('abort', onOuterAbort);
+  }
+  if (failure !== undefined) throw failure;
+  options.signal?.throwIfAborted();
+  return { bytesFetched };
+}

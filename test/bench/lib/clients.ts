@@ -1,0 +1,218 @@
+/**
+ * The clients the fleet is compared with, each moving one whole file against an S3 target:
+ * @aws-sdk/lib-storage Upload in this process, Debian's awscli v2 (/usr/bin/aws), boto3 as
+ * jamf-pro-sdk-python drives it (/usr/bin/python3), curl on presigned URLs, and 20 MiB
+ * ranges × 5 over plain HTTP. Each returns the wall-clock milliseconds of the transfer
+ * (child processes: spawn to exit, so interpreter start-up is included).
+ */
+import { createReadStream } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  HeadObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { createS3Client } from '../../../shared/s3/client.ts';
+import { awsEnvFor, type Creds } from './env.ts';
+import { MiB, run } from './measure.ts';
+
+const PY_DIR = join(import.meta.dirname, '..', 'py');
+export const AWS_BIN = '/usr/bin/aws';
+export const PYTHON_BIN = '/usr/bin/python3';
+
+/** One S3 endpoint with credentials and a bucket/prefix to write under. */
+export interface S3Target {
+  label: string;
+  endpoint: string;
+  bucket: string;
+  /** Key prefix (JCDS `path`, ends with "/"; may be empty). */
+  prefix: string;
+  s3: S3Client;
+  awsEnv: NodeJS.ProcessEnv;
+  presignGet(key: string): Promise<string>;
+  presignPut(key: string): Promise<string>;
+}
+
+export function simTarget(c: Creds, endpoint: string): S3Target {
+  return {
+    label: 'simulator',
+    endpoint,
+    bucket: c.bucket,
+    prefix: c.path,
+    s3: c.s3,
+    awsEnv: c.awsEnv,
+    presignGet: key => c.presignGet(key),
+    presignPut: key => c.presignPut(key),
+  };
+}
+
+/** A target with static credentials (Swift s3api: test:tester / testing); creates the bucket. */
+export async function staticTarget(options: {
+  label: string;
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: string;
+  bucket: string;
+  awsConfigFile: string;
+}): Promise<S3Target> {
+  const s3 = createS3Client({
+    region: options.region,
+    endpoint: options.endpoint,
+    credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey },
+  });
+  await s3.send(new CreateBucketCommand({ Bucket: options.bucket })).catch((err: unknown) => {
+    const name = (err as { name?: string }).name;
+    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
+  });
+  return {
+    label: options.label,
+    endpoint: options.endpoint,
+    bucket: options.bucket,
+    prefix: '',
+    s3,
+    awsEnv: awsEnvFor(options, options.awsConfigFile),
+    presignGet: key =>
+      getSignedUrl(s3, new GetObjectCommand({ Bucket: options.bucket, Key: key }), {
+        expiresIn: 3600,
+      }),
+    presignPut: key =>
+      getSignedUrl(s3, new PutObjectCommand({ Bucket: options.bucket, Key: key }), {
+        expiresIn: 3600,
+      }),
+  };
+}
+
+export async function objectSize(t: S3Target, key: string): Promise<number | undefined> {
+  const head = await t.s3.send(new HeadObjectCommand({ Bucket: t.bucket, Key: key }));
+  return head.ContentLength;
+}
+
+/** Checks the stored object has the file's size (a failed or truncated upload is not a figure). */
+export async function assertStored(t: S3Target, key: string, size: number): Promise<void> {
+  const got = await objectSize(t, key);
+  if (got !== size) throw new Error(`${t.label} ${key}: stored ${got} bytes, expected ${size}`);
+}
+
+export async function removeObject(t: S3Target, key: string): Promise<void> {
+  await t.s3.send(new DeleteObjectCommand({ Bucket: t.bucket, Key: key }));
+}
+
+export async function libStorageUpload(
+  t: S3Target,
+  path: string,
+  key: string,
+  partSize: number,
+  queueSize: number,
+): Promise<number> {
+  const t0 = performance.now();
+  const upload = new Upload({
+    client: t.s3,
+    params: {
+      Bucket: t.bucket,
+      Key: key,
+      Body: createReadStream(path, { highWaterMark: 1 * MiB }),
+    },
+    partSize,
+    queueSize,
+    leavePartsOnError: false,
+  });
+  await upload.done();
+  return performance.now() - t0;
+}
+
+export async function awsUpload(t: S3Target, path: string, key: string): Promise<number> {
+  const r = await run(
+    AWS_BIN,
+    ['--endpoint-url', t.endpoint, 's3', 'cp', path, `s3://${t.bucket}/${key}`, '--no-progress'],
+    { env: t.awsEnv },
+  );
+  return r.ms;
+}
+
+export async function awsDownload(t: S3Target, key: string, dest: string): Promise<number> {
+  const r = await run(
+    AWS_BIN,
+    ['--endpoint-url', t.endpoint, 's3', 'cp', `s3://${t.bucket}/${key}`, dest, '--no-progress'],
+    { env: t.awsEnv },
+  );
+  return r.ms;
+}
+
+export async function boto3Upload(t: S3Target, path: string, key: string): Promise<number> {
+  const r = await run(
+    PYTHON_BIN,
+    [
+      join(PY_DIR, 'boto3_upload.py'),
+      '--endpoint',
+      t.endpoint,
+      '--bucket',
+      t.bucket,
+      '--key',
+      key,
+      '--file',
+      path,
+      '--part-size',
+      String(20 * MiB),
+      '--threads',
+      '5',
+    ],
+    { env: t.awsEnv },
+  );
+  return r.ms;
+}
+
+/** 20 MiB ranges, 5 at a time, written at their offsets (requests, /usr/bin/python3). */
+export async function rangedDownload(url: string, dest: string): Promise<number> {
+  const r = await run(
+    PYTHON_BIN,
+    [
+      join(PY_DIR, 'ranged_download.py'),
+      '--url',
+      url,
+      '--dest',
+      dest,
+      '--range-size',
+      String(20 * MiB),
+      '--threads',
+      '5',
+    ],
+    { env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8' } },
+  );
+  return r.ms;
+}
+
+/** curl single-stream PUT of a whole file to a presigned URL. */
+export async function curlPut(url: string, path: string): Promise<number> {
+  const r = await run('curl', ['-sS', '--fail', '-o', '/dev/null', '-T', path, url]);
+  return r.ms;
+}
+
+/** curl single-stream GET of a presigned URL to a file (or /dev/null). */
+export async function curlGet(url: string, dest: string): Promise<number> {
+  const r = await run('curl', ['-sS', '--fail', '-o', dest, url]);
+  return r.ms;
+}
+
+export async function toolVersions(): Promise<Record<string, string>> {
+  const first = async (cmd: string, args: string[]): Promise<string> => {
+    try {
+      const r = await run(cmd, args, { env: { PATH: '/usr/bin:/bin' } });
+      return `${r.stdout}${r.stderr}`.trim().split('\n')[0] ?? '';
+    } catch (err) {
+      return `unavailable (${(err as Error).message.split('\n')[0]})`;
+    }
+  };
+  return {
+    node: process.version,
+    awscli: await first(AWS_BIN, ['--version']),
+    boto3: await first(PYTHON_BIN, ['-c', 'import boto3; print("boto3", boto3.__version__)']),
+    curl: await first('curl', ['--version']),
+    redis: await first('redis-server', ['--version']),
+  };
+}

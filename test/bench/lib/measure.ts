@@ -1,0 +1,134 @@
+/**
+ * Measuring helpers for the benchmark: medians, rates, child processes timed from spawn to
+ * exit, and a process's peak resident set (VmHWM) read from /proc.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+
+export const MiB = 1024 * 1024;
+export const GiB = 1024 * MiB;
+
+export function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** MiB per second for `bytes` moved in `ms`. */
+export function mibps(bytes: number, ms: number): number {
+  return bytes / MiB / (ms / 1000);
+}
+
+export function round(n: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+/** One measured figure: every run's value and their median. */
+export interface Sample {
+  /** Wall-clock milliseconds of each run. */
+  runsMs: number[];
+  medianMs: number;
+  /** MiB/s of the median run (when a byte count applies). */
+  mibps?: number;
+  /** Free-form facts about how it was run (settings, versions). */
+  notes?: string;
+  [extra: string]: unknown;
+}
+
+export function sample(
+  runsMs: number[],
+  bytes?: number,
+  extra: Record<string, unknown> = {},
+): Sample {
+  const medianMs = median(runsMs);
+  return {
+    runsMs: runsMs.map(v => round(v, 1)),
+    medianMs: round(medianMs, 1),
+    ...(bytes !== undefined ? { mibps: round(mibps(bytes, medianMs), 1) } : {}),
+    ...extra,
+  };
+}
+
+export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t0 = performance.now();
+  const value = await fn();
+  return { ms: performance.now() - t0, value };
+}
+
+export interface RunResult {
+  ms: number;
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a command to its end and times it from spawn to exit. A non-zero exit throws with
+ * the output's tail. `env` replaces the environment entirely (no inherited AWS_* or pyenv).
+ */
+export function run(
+  cmd: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, {
+      env: options.env ?? process.env,
+      cwd: options.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => {
+      if (stdout.length < 1_000_000) stdout += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      if (stderr.length < 1_000_000) stderr += b.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30 * 60_000);
+    child.once('error', err => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const ms = performance.now() - t0;
+      if (code !== 0) {
+        reject(
+          new Error(
+            `${cmd} ${args.join(' ')} exited with ${code ?? signal}:\n${stderr.slice(-3000)}${stdout.slice(-1000)}`,
+          ),
+        );
+        return;
+      }
+      resolve({ ms, code, stdout, stderr });
+    });
+  });
+}
+
+/** VmHWM (peak RSS) and VmRSS of a live process, in bytes. */
+export function memoryOf(pid: number): { peakRss: number; rss: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string): number => {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+    if (!m) throw new Error(`no ${field} in /proc/${pid}/status`);
+    return Number(m[1]) * 1024;
+  };
+  return { peakRss: kb('VmHWM'), rss: kb('VmRSS') };
+}
+
+/** CPU time (user + system, ms) a live process has used so far, from /proc/<pid>/stat. */
+export function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields after the name: state(0) … utime(11) stime(12), in clock ticks (100 Hz on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+export function log(line: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+}

@@ -1,0 +1,211 @@
+/**
+ * Section 5: the ceiling. The S3 endpoint's raw speed with curl on one large object
+ * (presigned PUT and GET, one stream), the same with several streams (parallel curl PUTs of
+ * presigned UploadPart URLs fed by dd, and parallel ranged GETs), and the disk: dd of the
+ * test file through the page cache and with O_DIRECT.
+ */
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import {
+  assertStored,
+  curlGet,
+  curlPut,
+  removeObject,
+  simTarget,
+  type S3Target,
+} from '../lib/clients.ts';
+import type { BenchEnv } from '../lib/env.ts';
+import { MiB, run } from '../lib/measure.ts';
+import type { CeilingSection, Plan } from '../types.ts';
+import { fleetSettings, interleave, type Scenario } from './upload.ts';
+
+/** Runs `tasks` with at most `limit` in flight. */
+async function pool<T>(tasks: Array<() => Promise<T>>, limit: number): Promise<T[]> {
+  const out: T[] = new Array<T>(tasks.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < tasks.length) {
+      const i = next++;
+      out[i] = await tasks[i]!();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, lane));
+  return out;
+}
+
+/** Multipart upload with curl: each part `dd … | curl --data-binary @-` to a presigned URL. */
+export async function curlParallelPut(
+  t: S3Target,
+  path: string,
+  key: string,
+  size: number,
+  partSize: number,
+  streams: number,
+): Promise<number> {
+  const t0 = performance.now();
+  const mpu = await t.s3.send(new CreateMultipartUploadCommand({ Bucket: t.bucket, Key: key }));
+  const uploadId = mpu.UploadId!;
+  const count = Math.ceil(size / partSize);
+  const blocks = partSize / MiB;
+  const etags = await pool(
+    Array.from({ length: count }, (_, i) => async () => {
+      const url = await getSignedUrl(
+        t.s3,
+        new UploadPartCommand({
+          Bucket: t.bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: i + 1,
+        }),
+        { expiresIn: 3600 },
+      );
+      const r = await run('bash', [
+        '-c',
+        'dd if="$1" bs=1M skip="$2" count="$3" status=none | curl -sS --fail -D - -o /dev/null -X PUT -H "Content-Type:" --data-binary @- "$4"',
+        'curl-part',
+        path,
+        String(i * blocks),
+        String(blocks),
+        url,
+      ]);
+      const m = /^etag:\s*(\S+)/im.exec(r.stdout);
+      if (!m) throw new Error(`part ${i + 1}: no ETag in ${r.stdout}`);
+      return { PartNumber: i + 1, ETag: m[1]! };
+    }),
+    streams,
+  );
+  await t.s3.send(
+    new CompleteMultipartUploadCommand({
+      Bucket: t.bucket,
+      Key: key,
+      UploadId: uploadId,
+      MultipartUpload: { Parts: etags },
+    }),
+  );
+  return performance.now() - t0;
+}
+
+/** Ranged GETs of `rangeSize` with `streams` curl processes at once, to /dev/null. */
+export async function curlParallelGet(
+  url: string,
+  size: number,
+  rangeSize: number,
+  streams: number,
+): Promise<number> {
+  const t0 = performance.now();
+  const count = Math.ceil(size / rangeSize);
+  await pool(
+    Array.from({ length: count }, (_, i) => async () => {
+      const start = i * rangeSize;
+      const end = Math.min(size, start + rangeSize) - 1;
+      await run('curl', ['-sS', '--fail', '-o', '/dev/null', '-r', `${start}-${end}`, url]);
+    }),
+    streams,
+  );
+  return performance.now() - t0;
+}
+
+export function ceilingScenarios(
+  t: S3Target,
+  path: string,
+  size: number,
+  tag: string,
+  streams: number,
+  partSize: number,
+): Scenario[] {
+  const key = (name: string, r: number): string =>
+    `${t.prefix}bench-${tag}-${name}-${r}-${Date.now()}.bin`;
+  const stored = `${t.prefix}bench-${tag}-get-source.bin`;
+  return [
+    {
+      name: 'curl-put-1',
+      run: async r => {
+        const k = key('put1', r);
+        const ms = await curlPut(await t.presignPut(k), path);
+        await assertStored(t, k, size);
+        await removeObject(t, k).catch(() => undefined);
+        return { ms };
+      },
+    },
+    {
+      name: `curl-put-${streams}`,
+      run: async r => {
+        const k = key('putN', r);
+        const ms = await curlParallelPut(t, path, k, size, partSize, streams);
+        await assertStored(t, k, size);
+        await removeObject(t, k).catch(() => undefined);
+        return { ms };
+      },
+    },
+    {
+      name: 'curl-get-1',
+      run: async () => {
+        const url = await t.presignGet(stored);
+        return { ms: await curlGet(url, '/dev/null') };
+      },
+    },
+    {
+      name: `curl-get-${streams}`,
+      run: async () => {
+        const url = await t.presignGet(stored);
+        return { ms: await curlParallelGet(url, size, partSize, streams) };
+      },
+    },
+  ];
+}
+
+/** Puts the object the GET scenarios read (not timed). */
+export async function putGetSource(
+  t: S3Target,
+  path: string,
+  size: number,
+  tag: string,
+): Promise<void> {
+  const k = `${t.prefix}bench-${tag}-get-source.bin`;
+  await curlPut(await t.presignPut(k), path);
+  await assertStored(t, k, size);
+}
+
+export async function removeGetSource(t: S3Target, tag: string): Promise<void> {
+  await removeObject(t, `${t.prefix}bench-${tag}-get-source.bin`).catch(() => undefined);
+}
+
+export async function runCeiling(env: BenchEnv, plan: Plan, path: string): Promise<CeilingSection> {
+  const t = simTarget(await env.creds(), env.s3Endpoint);
+  const { partSize, partConcurrency } = fleetSettings();
+  await putGetSource(t, path, plan.size, 'ceil');
+  const dd = (flags: string[]): Scenario => ({
+    name: flags.length ? 'dd-direct' : 'dd-cached',
+    run: async () => ({
+      ms: (await run('dd', [`if=${path}`, 'of=/dev/null', 'bs=16M', 'status=none', ...flags])).ms,
+    }),
+  });
+  const samples = await interleave(
+    [
+      ...ceilingScenarios(t, path, plan.size, 'ceil', partConcurrency, partSize),
+      dd([]),
+      dd(['iflag=direct']),
+    ],
+    plan.runs,
+    plan.size,
+    env.fleet.sim.pid,
+  );
+  await removeGetSource(t, 'ceil');
+  return {
+    size: plan.size,
+    samples,
+    notes: [
+      `curl-put-${partConcurrency}: multipart upload, ${partSize / MiB} MiB parts, ${partConcurrency} parts at once (the fleet's per-worker part concurrency), each part dd | curl --data-binary to a presigned UploadPart URL`,
+      `curl-get-${partConcurrency}: ${partSize / MiB} MiB ranges, ${partConcurrency} at once, to /dev/null`,
+      'curl-get-1: one stream to /dev/null; curl-put-1: one presigned PutObject',
+      'dd-cached: the test file through the page cache (as every client here reads it); dd-direct: O_DIRECT, the disk itself',
+      `scratch dir: ${join(env.dir)}`,
+    ],
+  };
+}

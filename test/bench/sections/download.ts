@@ -1,0 +1,124 @@
+/**
+ * Section 2: download the same file. The fleet's download job (once the producer has a
+ * download method) against curl (one stream on the presigned URL Jamf hands out),
+ * `aws s3 cp` and 20 MiB ranges × 5 (jamf-pro-sdk-python's pattern, plain HTTP). Every
+ * client writes a file on the same disk; the size of each result is checked.
+ */
+import { rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { awsDownload, curlGet, rangedDownload, simTarget, type S3Target } from '../lib/clients.ts';
+import type { BenchEnv } from '../lib/env.ts';
+import { fleetDownload, fleetUpload, producerDownload } from '../lib/fleet-ops.ts';
+import { JobWatcher } from '../lib/jobs.ts';
+import { QUEUES } from '../../../shared/queues/names.ts';
+import { cpuMsOf, round } from '../lib/measure.ts';
+import type { Plan, TransferSection } from '../types.ts';
+import { interleave, type Scenario } from './upload.ts';
+
+function checkSize(path: string, size: number, who: string): void {
+  const got = statSync(path).size;
+  if (got !== size) throw new Error(`${who}: downloaded ${got} bytes, expected ${size}`);
+}
+
+/** The three direct download clients; `url()` gives a fresh presigned URL. */
+export function directDownloadScenarios(
+  t: S3Target,
+  key: string,
+  url: () => Promise<string>,
+  dir: string,
+  size: number,
+): Scenario[] {
+  const one = (name: string, fn: (dest: string) => Promise<number>): Scenario => ({
+    name,
+    run: async r => {
+      const dest = join(dir, `dl-${name}-${r}.bin`);
+      try {
+        const ms = await fn(dest);
+        checkSize(dest, size, name);
+        return { ms };
+      } finally {
+        rmSync(dest, { force: true });
+      }
+    },
+  });
+  return [
+    one('curl', async dest => curlGet(await url(), dest)),
+    one('awscli', dest => awsDownload(t, key, dest)),
+    one('ranged-20MiBx5', async dest => rangedDownload(await url(), dest)),
+  ];
+}
+
+export async function runDownload(
+  env: BenchEnv,
+  watcher: JobWatcher,
+  plan: Plan,
+  file: { path: string; md5: string },
+): Promise<TransferSection> {
+  const fileName = `bench-download-${Date.now()}.pkg`;
+  // The object to download is published by the fleet itself, so Jamf knows it as a package.
+  await env.startWorkers(1);
+  const up = await fleetUpload(env.producer, watcher, file.path, fileName);
+  if (up.result.md5 !== file.md5) throw new Error('the uploaded file has another md5');
+  const creds = await env.creds();
+  const t = simTarget(creds, env.s3Endpoint);
+  const key = `${creds.path}${fileName}`;
+  const scenarios: Scenario[] = [];
+  const skipped: Record<string, string> = {};
+  if (producerDownload(env.producer)) {
+    const dlWatcher = new JobWatcher(await env.fleet.events(QUEUES.download));
+    scenarios.push({
+      name: 'fleet',
+      run: async r => {
+        const dest = join(env.dir, `dl-fleet-${r}.pkg`);
+        const [w] = env.fleet.workers.slice(-1);
+        const cpu0 = w ? cpuMsOf(w.pid) : 0;
+        try {
+          const d = await fleetDownload(env.producer, dlWatcher, fileName, dest);
+          checkSize(dest, plan.size, 'fleet');
+          return { ms: d.totalMs, extra: { workerCpuMs: w ? cpuMsOf(w.pid) - cpu0 : NaN } };
+        } finally {
+          rmSync(dest, { force: true });
+        }
+      },
+    });
+  } else {
+    skipped['fleet'] = 'Producer has no download method yet';
+  }
+  scenarios.push(
+    ...directDownloadScenarios(
+      t,
+      key,
+      () => env.jamf.getJcdsDownloadUrl(fileName),
+      env.dir,
+      plan.size,
+    ),
+  );
+  const samples = await interleave(scenarios, plan.runs, plan.size, env.fleet.sim.pid);
+  await env.stopWorkers();
+  await env.jamf.deletePackage(up.result.packageId).catch(() => undefined);
+  await env.jamf.deleteJcdsFile(fileName).catch(() => undefined);
+  const ms = (n: string): number => samples[n]?.medianMs ?? NaN;
+  const best = Math.min(ms('curl'), ms('awscli'));
+  return {
+    size: plan.size,
+    settings: {
+      curl: 'one stream, presigned URL from GET /api/v1/jcds/files/{fileName}',
+      awscli: 'defaults (8 MiB ranges, 10 concurrent requests)',
+      ranged: '20 MiB ranges, 5 at a time, requests + os.pwrite (/usr/bin/python3)',
+    },
+    samples,
+    ratios: samples['fleet']
+      ? {
+          'fleet/best(curl,awscli)': round(best / ms('fleet'), 2),
+          'fleet/curl': round(ms('curl') / ms('fleet'), 2),
+          'fleet/awscli': round(ms('awscli') / ms('fleet'), 2),
+          'fleet/ranged-20MiBx5': round(ms('ranged-20MiBx5') / ms('fleet'), 2),
+        }
+      : {},
+    notes: [
+      'fleet: Producer download job → completed (ranges fetched, MD5/SHA3 verified, renamed into place), 1 worker',
+      'every client writes its file to the same disk; sizes are checked after each run',
+    ],
+    ...(Object.keys(skipped).length ? { skipped } : {}),
+  };
+}

@@ -1,0 +1,163 @@
+/**
+ * Test control endpoints under /__sim/ on the Jamf port (no auth, no faults, not counted):
+ *   GET|PUT|DELETE /__sim/faults         read, merge a JSON partial (null removes a key), clear
+ *   GET  /__sim/counters                 Counters + requestsWithoutCookie
+ *   POST /__sim/counters/reset
+ *   POST /__sim/expire-credentials       every issued S3 credential expires now
+ *   POST /__sim/corrupt?fileName=        flip bytes of a stored JCDS file (404 if missing)
+ *   GET  /__sim/multipart-uploads        open multipart uploads in the bucket
+ *   POST /__sim/s3/restart?downMs=       close S3 (dropping connections), reopen after downMs;
+ *                                        answers once S3 listens again
+ *   GET  /__sim/packages                 the raw package table
+ */
+import type { Faults } from '../types.ts';
+import { objectKey } from './context.ts';
+import { JamfApiError, notFound } from './errors.ts';
+import { readBody, sendEmpty, sendJson } from './http.ts';
+import type { RequestCtx, RouteDef } from './router.ts';
+
+const NUMERIC_FAULTS = [
+  'jamfLatencyMs',
+  's3LatencyMs',
+  'jamf429Count',
+  'jamf429RetryAfterSeconds',
+  'jamf503Count',
+  's3SlowDownCount',
+  's3DropCount',
+  'jamfDropCount',
+  's3BytesPerSecond',
+  'presignTtlSeconds',
+  'tokenFailCount',
+] as const;
+
+function clearObject(o: Record<string, unknown>): void {
+  for (const k of Object.keys(o)) delete o[k];
+}
+
+function getFaults({ ctx, res }: RequestCtx): void {
+  sendJson(res, 200, ctx.faults);
+}
+
+async function putFaults({ ctx, req, res }: RequestCtx): Promise<void> {
+  let partial: unknown;
+  try {
+    partial = JSON.parse(await readBody(req));
+  } catch {
+    throw new JamfApiError(400, 'INVALID_JSON', 'Faults must be a JSON object');
+  }
+  if (typeof partial !== 'object' || partial === null || Array.isArray(partial)) {
+    throw new JamfApiError(400, 'INVALID_JSON', 'Faults must be a JSON object');
+  }
+  const faults = ctx.faults as Record<string, unknown>;
+  // Validate everything before changing anything.
+  for (const [key, value] of Object.entries(partial)) {
+    if (value === null) continue;
+    if ((NUMERIC_FAULTS as readonly string[]).includes(key)) {
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+        throw new JamfApiError(400, 'INVALID_FIELD', `${key} must be a non-negative number`, key);
+      }
+    } else if (key === 'failPartNumbers') {
+      if (!Array.isArray(value) || !value.every(n => Number.isInteger(n) && n > 0)) {
+        throw new JamfApiError(
+          400,
+          'INVALID_FIELD',
+          'failPartNumbers must be positive integers',
+          key,
+        );
+      }
+    } else {
+      throw new JamfApiError(400, 'INVALID_FIELD', `Unknown fault ${key}`, key);
+    }
+  }
+  for (const [key, value] of Object.entries(partial)) {
+    if (value === null) delete faults[key];
+    else faults[key] = value;
+  }
+  sendJson(res, 200, ctx.faults satisfies Faults);
+}
+
+function deleteFaults({ ctx, res }: RequestCtx): void {
+  clearObject(ctx.faults as Record<string, unknown>);
+  sendJson(res, 200, ctx.faults);
+}
+
+function getCounters({ ctx, res }: RequestCtx): void {
+  sendJson(res, 200, { ...ctx.counters, requestsWithoutCookie: ctx.stats.requestsWithoutCookie });
+}
+
+function resetCounters({ ctx, res }: RequestCtx): void {
+  // In place: the S3 server holds the same objects.
+  const c = ctx.counters;
+  clearObject(c.calls);
+  clearObject(c.uploadPartByNumber);
+  c.credentialRenewals = 0;
+  c.tokenRequests = 0;
+  c.s3BytesServed = 0;
+  c.s3BytesReceived = 0;
+  ctx.stats.requestsWithoutCookie = 0;
+  sendEmpty(res, 204);
+}
+
+function expireCredentials({ ctx, res }: RequestCtx): void {
+  ctx.credentials.expireAll();
+  sendEmpty(res, 204);
+}
+
+async function corrupt({ ctx, res, url }: RequestCtx): Promise<void> {
+  const fileName = url.searchParams.get('fileName') ?? '';
+  const key = objectKey(ctx, fileName);
+  if (!fileName || !(await ctx.store.head(ctx.settings.bucket, key))) {
+    throw notFound(`No stored file ${fileName}`, 'fileName');
+  }
+  await ctx.store.corrupt(ctx.settings.bucket, key);
+  sendEmpty(res, 204);
+}
+
+async function multipartUploads({ ctx, res }: RequestCtx): Promise<void> {
+  const uploads = await ctx.store.listMultipartUploads(ctx.settings.bucket);
+  sendJson(
+    res,
+    200,
+    uploads.map(u => ({ key: u.key, uploadId: u.uploadId, initiated: u.initiated.toISOString() })),
+  );
+}
+
+async function restartS3({ ctx, res, url }: RequestCtx): Promise<void> {
+  const downMs = Number(url.searchParams.get('downMs') ?? '0');
+  if (!Number.isFinite(downMs) || downMs < 0) {
+    throw new JamfApiError(400, 'INVALID_FIELD', 'downMs must be a non-negative number', 'downMs');
+  }
+  await ctx.restartS3(downMs);
+  sendJson(res, 200, { restarted: true, downMs, s3Endpoint: ctx.s3Endpoint() });
+}
+
+function rawPackages({ ctx, res }: RequestCtx): void {
+  sendJson(
+    res,
+    200,
+    ctx.packages.all().sort((a, b) => a.id - b.id),
+  );
+}
+
+export const controlRoutes: RouteDef[] = [
+  { method: 'GET', template: '/__sim/faults', api: 'control', handler: getFaults },
+  { method: 'PUT', template: '/__sim/faults', api: 'control', handler: putFaults },
+  { method: 'DELETE', template: '/__sim/faults', api: 'control', handler: deleteFaults },
+  { method: 'GET', template: '/__sim/counters', api: 'control', handler: getCounters },
+  { method: 'POST', template: '/__sim/counters/reset', api: 'control', handler: resetCounters },
+  {
+    method: 'POST',
+    template: '/__sim/expire-credentials',
+    api: 'control',
+    handler: expireCredentials,
+  },
+  { method: 'POST', template: '/__sim/corrupt', api: 'control', handler: corrupt },
+  {
+    method: 'GET',
+    template: '/__sim/multipart-uploads',
+    api: 'control',
+    handler: multipartUploads,
+  },
+  { method: 'POST', template: '/__sim/s3/restart', api: 'control', handler: restartS3 },
+  { method: 'GET', template: '/__sim/packages', api: 'control', handler: rawPackages },
+];

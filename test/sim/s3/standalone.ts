@@ -1,0 +1,62 @@
+/**
+ * The S3 endpoint alone, in its own process (tests that measure its memory, or kill it):
+ *   node test/sim/s3/standalone.ts --data-dir DIR [--port P] [--region R] [--credential-ttl S]
+ * Prints one JSON line on stdout once listening: { port, endpoint, pid, accessKeyId,
+ * secretAccessKey, sessionToken, expiresAt } (a credential issued for the caller).
+ */
+import { parseArgs } from 'node:util';
+import { createLogger } from '../../../shared/logger.ts';
+import { FileCredentialRegistry } from '../credentials.ts';
+import { DiskObjectStore } from '../store.ts';
+import type { Counters, Faults } from '../types.ts';
+import { createS3Server } from './server.ts';
+
+const { values } = parseArgs({
+  options: {
+    'data-dir': { type: 'string' },
+    port: { type: 'string', default: '0' },
+    region: { type: 'string', default: 'us-east-1' },
+    'credential-ttl': { type: 'string', default: '3600' },
+  },
+});
+const dataDir = values['data-dir'];
+if (!dataDir) {
+  process.stderr.write('usage: standalone.ts --data-dir DIR [--port P]\n');
+  process.exit(2);
+}
+const logger = createLogger({ name: 'sim-s3' });
+const store = new DiskObjectStore(dataDir, { logger });
+const credentials = new FileCredentialRegistry(dataDir);
+const faults: Faults = {};
+const counters: Counters = {
+  calls: {},
+  uploadPartByNumber: {},
+  credentialRenewals: 0,
+  tokenRequests: 0,
+  s3BytesServed: 0,
+  s3BytesReceived: 0,
+};
+const server = createS3Server({
+  store,
+  credentials,
+  faults,
+  counters,
+  region: values.region,
+  logger,
+});
+server.listen(Number(values.port), '127.0.0.1', () => {
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const credential = credentials.issue(Number(values['credential-ttl']));
+  process.stdout.write(
+    `${JSON.stringify({ port, endpoint: `http://127.0.0.1:${port}`, pid: process.pid, ...credential })}\n`,
+  );
+});
+
+const stop = (): void => {
+  server.close();
+  server.closeAllConnections();
+  void store.close().then(() => process.exit(0));
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

@@ -1,0 +1,205 @@
+/**
+ * Wires the simulator together: one DiskObjectStore and one credential registry under the
+ * data dir, the live faults and counters objects, the Jamf Pro HTTP server and the S3
+ * server, each on its own port on 127.0.0.1.
+ *
+ * Data dir layout: s3/ (the object store), jamf/ (packages, categories, token secret and
+ * revocations), credentials.json (issued S3 credentials).
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createLogger, type Logger } from '../../shared/logger.ts';
+import { FileCredentialRegistry } from './credentials.ts';
+import { createJamfContext, createJamfHandler } from './jamf/index.ts';
+import { createS3Server } from './s3/server.ts';
+import { DiskObjectStore } from './store.ts';
+import type { Counters, Faults } from './types.ts';
+
+export const DEFAULT_CLIENT_ID = 'jcds-sim-client';
+export const DEFAULT_CLIENT_SECRET = 'jcds-sim-client-secret';
+export const DEFAULT_USERNAME = 'jcds-sim-admin';
+export const DEFAULT_PASSWORD = 'jcds-sim-password';
+export const DEFAULT_BUCKET = 'jcds-sim-bucket';
+export const DEFAULT_REGION = 'us-east-1';
+export const JCDS_PATH = 'jcds-sim/';
+export const SIM_VERSION = '11.25.0-sim';
+
+export interface SimulatorOptions {
+  dataDir: string;
+  /** Jamf port; 0 (default) picks a free one. */
+  port?: number;
+  /** S3 port; 0 (default) picks a free one. */
+  s3Port?: number;
+  /** User token lifetime. @defaultValue 1800 */
+  tokenTtlSeconds?: number;
+  /** OAuth expires_in. @defaultValue tokenTtlSeconds */
+  oauthTtlSeconds?: number;
+  /** JCDS temporary S3 credential lifetime. @defaultValue 3600 */
+  credentialTtlSeconds?: number;
+  /** Presigned download URL lifetime. @defaultValue 600 */
+  presignTtlSeconds?: number;
+  /** False answers every /api/v1/jcds/* with 404. @defaultValue true */
+  jcds?: boolean;
+  clientId?: string;
+  clientSecret?: string;
+  username?: string;
+  password?: string;
+  bucket?: string;
+  region?: string;
+  logger?: Logger;
+  /** Faults in force from the start. */
+  faults?: Faults;
+}
+
+export interface Simulator {
+  jamfUrl: string;
+  s3Endpoint: string;
+  controlUrl: string;
+  clientId: string;
+  clientSecret: string;
+  username: string;
+  password: string;
+  bucket: string;
+  region: string;
+  jcdsPath: string;
+  dataDir: string;
+  /** The live objects (the control endpoints change the same ones). */
+  faults: Faults;
+  counters: Counters;
+  close(): Promise<void>;
+  /** Closes the S3 server, dropping open connections, and listens again on the same port after downMs. */
+  restartS3(downMs?: number): Promise<void>;
+}
+
+function listen(server: Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise(resolve => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+export function emptyCounters(): Counters {
+  return {
+    calls: {},
+    uploadPartByNumber: {},
+    credentialRenewals: 0,
+    tokenRequests: 0,
+    s3BytesServed: 0,
+    s3BytesReceived: 0,
+  };
+}
+
+export async function startSimulator(options: SimulatorOptions): Promise<Simulator> {
+  const logger = options.logger ?? createLogger({ name: 'jcds-sim' });
+  const region = options.region ?? DEFAULT_REGION;
+  const tokenTtl = options.tokenTtlSeconds ?? 1800;
+  const settings = {
+    clientId: options.clientId ?? DEFAULT_CLIENT_ID,
+    clientSecret: options.clientSecret ?? DEFAULT_CLIENT_SECRET,
+    username: options.username ?? DEFAULT_USERNAME,
+    password: options.password ?? DEFAULT_PASSWORD,
+    tokenTtlSeconds: tokenTtl,
+    oauthTtlSeconds: options.oauthTtlSeconds ?? tokenTtl,
+    credentialTtlSeconds: options.credentialTtlSeconds ?? 3600,
+    presignTtlSeconds: options.presignTtlSeconds ?? 600,
+    jcds: options.jcds ?? true,
+    bucket: options.bucket ?? DEFAULT_BUCKET,
+    region,
+    jcdsPath: JCDS_PATH,
+    version: SIM_VERSION,
+  };
+  for (const [name, value] of Object.entries(settings)) {
+    if (typeof value === 'number' && (!Number.isFinite(value) || value <= 0)) {
+      throw new TypeError(`${name} must be a positive number, got ${value}`);
+    }
+  }
+
+  const store = new DiskObjectStore(join(options.dataDir, 's3'), { logger });
+  const credentials = new FileCredentialRegistry(options.dataDir);
+  const faults: Faults = { ...options.faults };
+  const counters = emptyCounters();
+
+  const s3Logger = logger.child({ side: 's3' });
+  const newS3Server = (): Server =>
+    createS3Server({ store, credentials, faults, counters, region, logger: s3Logger });
+  let s3Server = newS3Server();
+  const s3Port = await listen(s3Server, options.s3Port ?? 0);
+  const s3Endpoint = `http://127.0.0.1:${s3Port}`;
+
+  let restarting: Promise<void> = Promise.resolve();
+  const restartS3 = (downMs = 0): Promise<void> => {
+    restarting = restarting.then(async () => {
+      logger.info({ downMs }, 'restarting the S3 server');
+      await closeServer(s3Server);
+      if (downMs > 0) await sleep(downMs);
+      s3Server = newS3Server();
+      await listen(s3Server, s3Port);
+    });
+    return restarting;
+  };
+
+  const ctx = createJamfContext({
+    dataDir: options.dataDir,
+    settings,
+    store,
+    credentials,
+    faults,
+    counters,
+    logger: logger.child({ side: 'jamf' }),
+    s3Endpoint: () => s3Endpoint,
+    restartS3,
+  });
+  const handle = createJamfHandler(ctx);
+  const jamfServer = createServer({ requestTimeout: 0 }, (req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      logger.error({ err }, 'unhandled error in the Jamf handler');
+      res.destroy();
+    });
+  });
+  let jamfPort: number;
+  try {
+    jamfPort = await listen(jamfServer, options.port ?? 0);
+  } catch (err) {
+    await closeServer(s3Server);
+    throw err;
+  }
+  const jamfUrl = `http://127.0.0.1:${jamfPort}`;
+  logger.info({ jamfUrl, s3Endpoint, dataDir: options.dataDir }, 'simulator listening');
+
+  let closed: Promise<void> | undefined;
+  return {
+    jamfUrl,
+    s3Endpoint,
+    controlUrl: `${jamfUrl}/__sim`,
+    clientId: settings.clientId,
+    clientSecret: settings.clientSecret,
+    username: settings.username,
+    password: settings.password,
+    bucket: settings.bucket,
+    region,
+    jcdsPath: JCDS_PATH,
+    dataDir: options.dataDir,
+    faults,
+    counters,
+    restartS3,
+    close: () => {
+      closed ??= (async () => {
+        await restarting.catch(() => undefined);
+        await Promise.all([closeServer(jamfServer), closeServer(s3Server)]);
+      })();
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,182 @@
+/**
+ * The monitor: Bull Board on express for every queue (upload, upload-part, download,
+ * sync, so an upload's flow shows its part and hash children), plus /healthz and /metrics.
+ *
+ *   GET /            → redirect to the dashboard at /queues
+ *   GET /queues/...  → Bull Board (UI, static assets, API)     Basic auth when configured
+ *   GET /metrics     → Prometheus text (prometheus.ts)         Basic auth when configured
+ *   GET /healthz     → 200 {status:"ok"} / 503 when Redis does not answer (never auth)
+ *
+ * Job data, return values and progress are shown through a redacting formatter. With
+ * readOnly every queue is in Bull Board's readOnlyMode (its write API answers 405).
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { Queue } from 'bullmq';
+import express from 'express';
+import { Redis } from 'ioredis';
+import { AppError, describeError } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { connectProducer, describeRedisUrl, redisOptions } from '../../shared/queues/connection.ts';
+import { ALL_QUEUES, QUEUE_PREFIX, QUEUES } from '../../shared/queues/names.ts';
+import { assertSafeBinding, basicAuth, type MonitorCredentials } from './auth.ts';
+import { createRegistry } from './prometheus.ts';
+import { redact } from './redact.ts';
+
+export const DASHBOARD_PATH = '/queues';
+
+export interface MonitorOptions {
+  redisUrl: string;
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  credentials?: MonitorCredentials | undefined;
+  readOnly?: boolean;
+  logger?: Logger | undefined;
+}
+
+export interface MonitorHandle {
+  /** http://host:port */
+  url: string;
+  dashboardUrl: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+const DESCRIPTIONS: Record<string, string> = {
+  [QUEUES.upload]: 'one job per package to publish (step job: prepare, stage, complete, finalize)',
+  [QUEUES.uploadPart]: 'multipart children of uploads: one job per S3 part, plus the hash job',
+  [QUEUES.download]: 'one job per JCDS file to fetch, verified',
+  [QUEUES.sync]: 'folder syncs, up or down (scheduled or on demand)',
+};
+
+export async function startMonitor(options: MonitorOptions): Promise<MonitorHandle> {
+  assertSafeBinding(options.host, options.credentials);
+  // Fail fast (REDIS_UNAVAILABLE naming the URL) when Redis is not there at start.
+  try {
+    (await connectProducer(options.redisUrl)).disconnect();
+  } catch (err) {
+    const why = err instanceof Error && err.cause instanceof Error ? ` (${err.cause.message})` : '';
+    throw new AppError(
+      'REDIS_UNAVAILABLE',
+      `Cannot reach Redis at ${describeRedisUrl(options.redisUrl)}${why}: the monitor reads the queues from it. Check that redis-server is running and REDIS_URL is right.`,
+      { cause: err },
+    );
+  }
+
+  const log = options.logger;
+  const queueRedis = new Redis(redisOptions(options.redisUrl, 'worker'));
+  queueRedis.on('error', err => log?.debug({ err }, 'redis connection error (reconnecting)'));
+  // Health and metrics fail fast while Redis is away instead of queueing commands.
+  const probeRedis = new Redis({
+    ...redisOptions(options.redisUrl, 'worker'),
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+  });
+  probeRedis.on('error', err => log?.debug({ err }, 'redis probe connection error'));
+
+  const queues = ALL_QUEUES.map(name => {
+    const q = new Queue(name, { connection: queueRedis, prefix: QUEUE_PREFIX });
+    q.on('error', err => log?.warn({ err, queue: name }, 'queue error'));
+    return q;
+  });
+  const serverAdapter = new ExpressAdapter();
+  serverAdapter.setBasePath(DASHBOARD_PATH);
+  const adapters = queues.map(q => {
+    const a = new BullMQAdapter(q, {
+      readOnlyMode: Boolean(options.readOnly),
+      allowRetries: !options.readOnly,
+      description: DESCRIPTIONS[q.name] ?? '',
+      prefix: '',
+    });
+    a.setFormatter('data', redact);
+    a.setFormatter('returnValue', redact);
+    a.setFormatter('progress', redact);
+    return a;
+  });
+  createBullBoard({
+    queues: adapters,
+    serverAdapter,
+    options: {
+      uiConfig: {
+        boardTitle: 'jcds-fleet',
+        hideDocsLink: true,
+        ...(options.readOnly ? { environment: { label: 'read-only', color: '#6b7280' } } : {}),
+        pollingInterval: { forceInterval: 3_000 },
+      },
+    },
+  });
+  const registry = createRegistry(probeRedis, queues);
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use((_req, res, next) => {
+    res.set('X-Frame-Options', 'DENY').set('Referrer-Policy', 'no-referrer').set('X-Content-Type-Options', 'nosniff');
+    next();
+  });
+  app.get('/healthz', async (_req, res) => {
+    try {
+      await withTimeout(probeRedis.ping(), 2_000);
+      res.json({ status: 'ok', redis: 'up' });
+    } catch (err) {
+      res.status(503).json({
+        status: 'error',
+        redis: 'down',
+        error: `Redis at ${describeRedisUrl(options.redisUrl)} does not answer: ${describeError(err)}`,
+      });
+    }
+  });
+  if (options.credentials) app.use(basicAuth(options.credentials));
+  app.get('/metrics', async (_req, res) => {
+    try {
+      const text = await registry.metrics();
+      res.set('Content-Type', registry.contentType).send(text);
+    } catch (err) {
+      res.status(503).type('text/plain').send(`# metrics unavailable: ${describeError(err)}\n`);
+    }
+  });
+  app.get('/', (_req, res) => res.redirect(302, `${DASHBOARD_PATH}/`));
+  app.use(DASHBOARD_PATH, serverAdapter.getRouter() as express.Router);
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(options.port, options.host);
+    s.once('listening', () => resolve(s));
+    s.once('error', reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const hostPart = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const url = `http://${hostPart}:${port}`;
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    dashboardUrl: `${url}${DASHBOARD_PATH}/`,
+    port,
+    close: () =>
+      (closing ??= (async () => {
+        server.closeAllConnections();
+        await new Promise<void>(resolve => server.close(() => resolve()));
+        await Promise.allSettled(queues.map(q => q.close()));
+        queueRedis.disconnect();
+        probeRedis.disconnect();
+      })()),
+  };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    p.then(
+      v => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      e => {
+        clearTimeout(t);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
