@@ -18,12 +18,18 @@ export interface DownloadRequest {
   overwrite?: boolean;
 }
 
-export async function buildDownloadJob(req: DownloadRequest): Promise<{ data: DownloadJobData; opts: JobsOptions }> {
+export async function buildDownloadJob(
+  req: DownloadRequest,
+): Promise<{ data: DownloadJobData; opts: JobsOptions }> {
   if (typeof req !== 'object' || req === null || typeof req.fileName !== 'string') {
-    throw new AppError('USAGE', 'A download needs { fileName, dest }: the JCDS file name and a folder or file path.');
+    throw new AppError(
+      'USAGE',
+      'A download needs { fileName, dest }: the JCDS file name and a folder or file path.',
+    );
   }
   const overwrite = req.overwrite ?? false;
-  if (typeof overwrite !== 'boolean') throw new AppError('USAGE', `overwrite is ${JSON.stringify(overwrite)}: use true or false.`);
+  if (typeof overwrite !== 'boolean')
+    throw new AppError('USAGE', `overwrite is ${JSON.stringify(overwrite)}: use true or false.`);
   const dest = await resolveDestination(req.fileName, req.dest, overwrite);
   return {
     data: { fileName: req.fileName, dest, overwrite },

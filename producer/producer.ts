@@ -16,10 +16,18 @@ import {
   UPLOAD_JOB_OPTIONS,
 } from '../shared/queues/defaults.ts';
 import type { IfExists, PackageMetadata, UploadJobData } from '../shared/queues/jobs.ts';
-import { QUEUE_PREFIX, QUEUES } from '../shared/queues/names.ts';
+import { QUEUE_PREFIX, QUEUES, uploadDedupId } from '../shared/queues/names.ts';
+
+export { uploadDedupId };
 import type { Transport } from '../shared/config.ts';
 import { buildDownloadJob, type DownloadRequest } from './download.ts';
-import { addSchedule, listSchedules, removeSchedule, type ScheduleInfo, type ScheduleRequest } from './schedules.ts';
+import {
+  addSchedule,
+  listSchedules,
+  removeSchedule,
+  type ScheduleInfo,
+  type ScheduleRequest,
+} from './schedules.ts';
 import { buildSyncJob, type SyncRequest } from './sync.ts';
 
 export interface UploadRequest {
@@ -43,11 +51,6 @@ export interface Enqueued {
 
 export interface ProducerOptions {
   redisUrl: string;
-}
-
-/** The dedup id for an upload: one in-flight upload per JCDS file name. */
-export function uploadDedupId(fileName: string): string {
-  return `upload:${fileName}`;
 }
 
 export class Producer {

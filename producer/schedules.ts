@@ -38,7 +38,10 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function checkScheduleName(name: unknown): string {
   if (typeof name !== 'string' || !NAME.test(name)) {
-    throw new AppError('USAGE', `The schedule name ${JSON.stringify(name)} is not valid: use up to 64 letters, digits, ".", "_" or "-", starting with a letter or digit (e.g. nightly-up).`);
+    throw new AppError(
+      'USAGE',
+      `The schedule name ${JSON.stringify(name)} is not valid: use up to 64 letters, digits, ".", "_" or "-", starting with a letter or digit (e.g. nightly-up).`,
+    );
   }
   return name;
 }
@@ -48,14 +51,20 @@ export function checkTimeZone(tz: string): string {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
     return tz;
   } catch {
-    throw new AppError('USAGE', `The time zone ${JSON.stringify(tz)} is not known: use an IANA name such as "UTC" or "Europe/Paris".`);
+    throw new AppError(
+      'USAGE',
+      `The time zone ${JSON.stringify(tz)} is not known: use an IANA name such as "UTC" or "Europe/Paris".`,
+    );
   }
 }
 
 export function checkCron(cron: unknown): string {
   const fields = typeof cron === 'string' ? cron.trim().split(/\s+/) : [];
   if (typeof cron !== 'string' || fields.length < 5 || fields.length > 6) {
-    throw new AppError('USAGE', `The cron expression ${JSON.stringify(cron)} is not valid: use 5 fields (minute hour day month weekday, e.g. "0 2 * * *" for 02:00 every night) or 6 with seconds first.`);
+    throw new AppError(
+      'USAGE',
+      `The cron expression ${JSON.stringify(cron)} is not valid: use 5 fields (minute hour day month weekday, e.g. "0 2 * * *" for 02:00 every night) or 6 with seconds first.`,
+    );
   }
   return fields.join(' ');
 }
@@ -64,15 +73,27 @@ export async function addSchedule(queue: Queue, req: ScheduleRequest): Promise<S
   const name = checkScheduleName(req.name);
   const cron = checkCron(req.cron);
   const tz = req.tz === undefined ? undefined : checkTimeZone(req.tz);
-  const data: SyncJobData = await buildSyncJob({ direction: checkDirection(req.direction), dir: req.dir }, name);
+  const data: SyncJobData = await buildSyncJob(
+    { direction: checkDirection(req.direction), dir: req.dir },
+    name,
+  );
   try {
-    await queue.upsertJobScheduler(name, { pattern: cron, ...(tz ? { tz } : {}) }, { name: 'sync', data, opts: SYNC_JOB_OPTIONS });
+    await queue.upsertJobScheduler(
+      name,
+      { pattern: cron, ...(tz ? { tz } : {}) },
+      { name: 'sync', data, opts: SYNC_JOB_OPTIONS },
+    );
   } catch (err) {
     if (err instanceof AppError) throw err;
-    throw new AppError('USAGE', `The cron expression ${JSON.stringify(cron)} is not valid (${(err as Error).message}): use 5 fields (e.g. "0 2 * * *") or 6 with seconds first.`, { cause: err });
+    throw new AppError(
+      'USAGE',
+      `The cron expression ${JSON.stringify(cron)} is not valid (${(err as Error).message}): use 5 fields (e.g. "0 2 * * *") or 6 with seconds first.`,
+      { cause: err },
+    );
   }
   const info = (await listSchedules(queue)).find(s => s.name === name);
-  if (!info) throw new AppError('INTERNAL', `The schedule ${name} was added but cannot be read back.`);
+  if (!info)
+    throw new AppError('INTERNAL', `The schedule ${name} was added but cannot be read back.`);
   return info;
 }
 
@@ -100,6 +121,9 @@ export async function removeSchedule(queue: Queue, name: string): Promise<void> 
   checkScheduleName(name);
   const removed = await queue.removeJobScheduler(name);
   if (!removed) {
-    throw new AppError('USAGE', `There is no schedule named ${JSON.stringify(name)}: list them with jcds schedule ls.`);
+    throw new AppError(
+      'USAGE',
+      `There is no schedule named ${JSON.stringify(name)}: list them with jcds schedule ls.`,
+    );
   }
 }

@@ -19,7 +19,10 @@ export interface SyncRequest {
 
 export function checkDirection(direction: unknown): SyncDirection {
   if (direction !== 'up' && direction !== 'down') {
-    throw new AppError('USAGE', `The sync direction is ${JSON.stringify(direction)}: use "up" (folder to Jamf) or "down" (Jamf to folder).`);
+    throw new AppError(
+      'USAGE',
+      `The sync direction is ${JSON.stringify(direction)}: use "up" (folder to Jamf) or "down" (Jamf to folder).`,
+    );
   }
   return direction;
 }
@@ -27,13 +30,22 @@ export function checkDirection(direction: unknown): SyncDirection {
 /** The folder as an absolute path; refuses one that does not exist or is not a folder. */
 export async function checkSyncDir(dir: unknown, direction: SyncDirection): Promise<string> {
   if (typeof dir !== 'string' || dir.trim() === '' || dir.includes('\0')) {
-    throw new AppError('USAGE', `The sync folder ${JSON.stringify(dir)} is not a path: give a folder, e.g. /srv/packages.`);
+    throw new AppError(
+      'USAGE',
+      `The sync folder ${JSON.stringify(dir)} is not a path: give a folder, e.g. /srv/packages.`,
+    );
   }
   const abs = resolve(dir);
   const st = await stat(abs).catch(() => undefined);
-  const code = direction === 'up' ? (st ? 'FILE_NOT_REGULAR' : 'FILE_NOT_FOUND') : 'DESTINATION_INVALID';
-  if (!st) throw new AppError(code, `The sync folder ${abs} does not exist: ${direction === 'up' ? 'check the path' : `create it first (mkdir -p ${JSON.stringify(abs)})`}.`);
-  if (!st.isDirectory()) throw new AppError(code, `${abs} is not a folder: sync ${direction} takes a folder.`);
+  const code =
+    direction === 'up' ? (st ? 'FILE_NOT_REGULAR' : 'FILE_NOT_FOUND') : 'DESTINATION_INVALID';
+  if (!st)
+    throw new AppError(
+      code,
+      `The sync folder ${abs} does not exist: ${direction === 'up' ? 'check the path' : `create it first (mkdir -p ${JSON.stringify(abs)})`}.`,
+    );
+  if (!st.isDirectory())
+    throw new AppError(code, `${abs} is not a folder: sync ${direction} takes a folder.`);
   return abs;
 }
 
@@ -41,7 +53,10 @@ export async function buildSyncJob(req: SyncRequest, schedule?: string): Promise
   const direction = checkDirection(req.direction);
   const dir = await checkSyncDir(req.dir, direction);
   if (req.ifExists !== undefined && !['skip', 'replace', 'fail'].includes(req.ifExists)) {
-    throw new AppError('USAGE', `ifExists is ${JSON.stringify(req.ifExists)}: use skip, replace or fail.`);
+    throw new AppError(
+      'USAGE',
+      `ifExists is ${JSON.stringify(req.ifExists)}: use skip, replace or fail.`,
+    );
   }
   const options: NonNullable<SyncJobData['options']> = {};
   if (req.ifExists) options.ifExists = req.ifExists;

@@ -67,7 +67,7 @@ export const ENV_DOC: Record<string, string> = {
   JCDS_SPLIT_THRESHOLD: 'files at least this large are split into part jobs (default 64MiB)',
   JCDS_JAMF_CONCURRENCY: 'max concurrent requests to Jamf per process (default 5)',
   JCDS_WORKER_CONCURRENCY: 'upload, download and sync jobs per worker process (default 4)',
-  JCDS_PART_CONCURRENCY: 'part jobs per worker process (default 6)',
+  JCDS_PART_CONCURRENCY: 'part jobs per worker process (default 4)',
   JCDS_GLOBAL_PART_CONCURRENCY: 'part jobs in flight across the fleet (default 32)',
   JCDS_LOCK_DURATION:
     'job lock duration in ms; jobs of a dead worker move on after about this long (default 60000)',
@@ -194,7 +194,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   };
   const jamfConcurrency = int('JCDS_JAMF_CONCURRENCY', 5, 1, 100);
   const workerConcurrency = int('JCDS_WORKER_CONCURRENCY', 4, 1, 1000);
-  const partConcurrency = int('JCDS_PART_CONCURRENCY', 6, 1, 1000);
+  const partConcurrency = int('JCDS_PART_CONCURRENCY', 4, 1, 1000);
   const globalPartConcurrency = int('JCDS_GLOBAL_PART_CONCURRENCY', 32, 1, 100_000);
   const lockDurationMs = int('JCDS_LOCK_DURATION', 60_000, 1_000, 3_600_000);
   const stalledIntervalMs = int('JCDS_STALLED_INTERVAL', 30_000, 500, 3_600_000);

@@ -25,7 +25,7 @@ export function hashFile(
   options: HashFileOptions = {},
 ): Promise<FileHashes & { bytes: number }> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./hash-worker.ts', import.meta.url), {
+    const worker = new Worker(new URL('./hash-worker.js', import.meta.url), {
       workerData: { path },
     });
     const onAbort = (): void => {

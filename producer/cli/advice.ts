@@ -17,6 +17,8 @@ const HINTS: Record<string, string> = {
     'Give the API role the privileges listed under "Using it with a real Jamf Pro" in README.md.',
   JCDS_UNAVAILABLE:
     'This server has no JCDS v1 endpoints: set JCDS_TRANSPORT=package-upload (Jamf Pro 11.5+).',
+  DESTINATION_EXISTS: 'Rerun with --overwrite to replace it, or give another destination.',
+  DESTINATION_INVALID: 'Give an existing folder (or a file path in one) that this user can write.',
   JOB_NOT_FOUND: 'List recent jobs with `jcds status`; finished jobs are removed after 7 days.',
 };
 

@@ -33,6 +33,7 @@ export function describeResult(queue: string, result: unknown, durationMs?: numb
     return `saved to ${str(r['path']) ?? '?'}, ${formatBytes(bytes ?? 0)}, ${verified}${took}${speed}`;
   }
   if (queue === 'sync') {
+    if (str(r['skipped'])) return `skipped: ${str(r['skipped'])}`;
     const parts = ['uploaded', 'downloaded', 'unchanged', 'failed']
       .filter(k => num(r[k]) !== undefined)
       .map(k => `${num(r[k])} ${k}`);

@@ -17,6 +17,8 @@ export interface TrackedJob {
   label: string;
   /** Expected bytes, when known before the job reports progress. */
   size?: number | undefined;
+  /** What progress counts: bytes (uploads, downloads) or finished jobs (a sync). */
+  unit?: 'bytes' | 'jobs';
 }
 
 export interface ProgressSample {

@@ -85,6 +85,17 @@ export function summarize(queue: string, job: Job, state: string, now = Date.now
   } else if (p.done !== undefined && startedAt && state !== 'failed') {
     speed = (p.done * 1000) / Math.max(1, now - startedAt);
   }
+  if (queue === QUEUES.sync) {
+    // A sync's progress counts the jobs it started, not bytes.
+    const r = obj(job.progress);
+    const jobsText =
+      typeof r['done'] === 'number' && typeof r['total'] === 'number'
+        ? `${r['done']}/${r['total']} jobs`
+        : null;
+    p.done = undefined;
+    p.phase = jobsText ?? undefined;
+    speed = null;
+  }
   const error = state === 'failed' || job.failedReason ? job.failedReason || null : null;
   const label =
     typeof data['fileName'] === 'string' ? data['fileName'] : typeof data['dir'] === 'string' ? data['dir'] : job.name;

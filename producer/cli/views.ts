@@ -22,6 +22,11 @@ export function jobRef(job: TrackedJob): Record<string, unknown> {
   return { queue: job.queue.name, jobId: job.jobId, [key]: job.label };
 }
 
+/** Formats a progress amount in the job's unit. */
+export function amount(job: TrackedJob, n: number): string {
+  return job.unit === 'jobs' ? `${n} job${n === 1 ? '' : 's'}` : formatBytes(n);
+}
+
 export function createView(io: CliIo, options: { json: boolean; jobs: TrackedJob[] }): JobView {
   if (options.json) return jsonView(io);
   return io.isTTY ? barView(io, options.jobs) : lineView(io);
@@ -39,7 +44,9 @@ function jsonView(io: CliIo): JobView {
           emitJson(io, {
             event: 'progress',
             ...ref,
-            bytesDone: e.progress.done ?? null,
+            unit: e.job.unit ?? 'bytes',
+            done: e.progress.done ?? null,
+            bytesDone: e.job.unit === 'jobs' ? null : (e.progress.done ?? null),
             total: e.progress.total ?? null,
             phase: e.progress.phase ?? null,
             bytesPerSecond: e.speed === undefined ? null : Math.round(e.speed),
@@ -90,8 +97,9 @@ function lineView(io: CliIo): JobView {
       last.set(e.job, { at: now, phase: e.progress.phase });
       const { done: d, total } = e.progress;
       const pct = d !== undefined && total ? ` ${Math.floor((d * 100) / total)}%` : '';
-      const bytes = d !== undefined ? ` ${formatBytes(d)}${total ? ` of ${formatBytes(total)}` : ''}` : '';
-      const speed = e.speed ? ` ${formatSpeed(e.speed)}` : '';
+      const bytes =
+        d !== undefined ? ` ${amount(e.job, d)}${total ? ` of ${amount(e.job, total)}` : ''}` : '';
+      const speed = e.speed && e.job.unit !== 'jobs' ? ` ${formatSpeed(e.speed)}` : '';
       io.err(`… ${e.job.label}:${pct}${bytes}${speed}${e.progress.phase ? ` (${e.progress.phase})` : ''}\n`);
     },
     note: text => io.err(`${text}\n`),
@@ -139,8 +147,8 @@ function barView(io: CliIo, jobs: TrackedJob[]): JobView {
     if (!bar && bars.size < maxBars) {
       bar = multi.create(Math.max(1, total), 0, {
         label: ellipsize(job.label, 28).padEnd(28),
-        doneText: formatBytes(0),
-        totalText: formatBytes(total),
+        doneText: amount(job, 0),
+        totalText: amount(job, total),
         speedText: '',
       });
       bars.set(job, bar);
@@ -168,11 +176,11 @@ function barView(io: CliIo, jobs: TrackedJob[]): JobView {
         const bar = barFor(e.job, total);
         bar?.setTotal(Math.max(1, total));
         bar?.update(Math.min(e.progress.done, Math.max(1, total)), {
-          doneText: formatBytes(e.progress.done),
-          totalText: formatBytes(total),
-          speedText: `${formatSpeed(e.speed)}${e.progress.phase ? ` ${e.progress.phase}` : ''}`,
+          doneText: amount(e.job, e.progress.done),
+          totalText: amount(e.job, total),
+          speedText: `${e.job.unit === 'jobs' ? '' : formatSpeed(e.speed)}${e.progress.phase ? ` ${e.progress.phase}` : ''}`,
         });
-        overallDone.set(e.job, e.progress.done);
+        if (e.job.unit !== 'jobs') overallDone.set(e.job, e.progress.done);
         updateOverall();
       }
     },

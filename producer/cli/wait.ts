@@ -15,6 +15,10 @@ import { createView, jobRef } from './views.ts';
 export interface EnqueuedJob extends TrackedJob {
   /** False when the same work was already in flight (that job is followed). */
   created: boolean;
+  /** More fields for the `enqueued` JSON event (e.g. a download's resolved dest). */
+  extra?: Record<string, unknown>;
+  /** A note for the human table. */
+  note?: string;
 }
 
 /** Signal exit status for an interrupted --wait (the jobs go on in the fleet). */
@@ -24,7 +28,13 @@ export function printEnqueued(ctx: CliContext, jobs: EnqueuedJob[], json: boolea
   const { io } = ctx;
   if (json) {
     for (const j of jobs) {
-      emitJson(io, { event: 'enqueued', ...jobRef(j), size: j.size ?? null, created: j.created });
+      emitJson(io, {
+        event: 'enqueued',
+        ...jobRef(j),
+        size: j.size ?? null,
+        created: j.created,
+        ...j.extra,
+      });
     }
     return;
   }
@@ -37,7 +47,7 @@ export function printEnqueued(ctx: CliContext, jobs: EnqueuedJob[], json: boolea
         j.jobId,
         j.label,
         j.size === undefined ? '-' : formatBytes(j.size),
-        j.created ? '' : 'already in flight: following that job',
+        j.created ? (j.note ?? '') : 'already in flight: following that job',
       ]),
       { right: [2] },
     ),

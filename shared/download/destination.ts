@@ -15,13 +15,19 @@ export function partialPath(dest: string): string {
   return `${dest}.partial`;
 }
 
-async function statOrUndefined(path: string): Promise<Awaited<ReturnType<typeof stat>> | undefined> {
+async function statOrUndefined(
+  path: string,
+): Promise<Awaited<ReturnType<typeof stat>> | undefined> {
   try {
     return await stat(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw new AppError('DESTINATION_INVALID', `Cannot inspect the download destination ${path}: ${(err as Error).message}`, { cause: err });
+    throw new AppError(
+      'DESTINATION_INVALID',
+      `Cannot inspect the download destination ${path}: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
 }
 
@@ -39,21 +45,30 @@ export async function checkDestinationPath(path: string, overwrite: boolean): Pr
     );
   }
   if (!folderStat.isDirectory()) {
-    throw new AppError('DESTINATION_INVALID', `${folder} is not a folder: give an existing folder or a file path inside one.`);
+    throw new AppError(
+      'DESTINATION_INVALID',
+      `${folder} is not a folder: give an existing folder or a file path inside one.`,
+    );
   }
   try {
     await access(folder, constants.W_OK);
   } catch {
-    throw new AppError('DESTINATION_INVALID', `The destination folder ${folder} cannot be written (permission denied): fix its permissions or choose another folder.`);
+    throw new AppError(
+      'DESTINATION_INVALID',
+      `The destination folder ${folder} cannot be written (permission denied): fix its permissions or choose another folder.`,
+    );
   }
   const existing = await statOrUndefined(path);
   if (existing?.isDirectory()) {
-    throw new AppError('DESTINATION_INVALID', `The destination ${path} is a folder: give the folder itself (the file name is appended) or another file path.`);
+    throw new AppError(
+      'DESTINATION_INVALID',
+      `The destination ${path} is a folder: give the folder itself (the file name is appended) or another file path.`,
+    );
   }
   if (existing && !overwrite) {
     throw new AppError(
       'DESTINATION_EXISTS',
-      `The destination ${path} already exists: remove it, choose another destination, or ask for overwrite (overwrite: true) to replace it.`,
+      `The destination ${path} already exists: remove it, choose another destination, or pass --overwrite (overwrite: true in the API) to replace it.`,
       { details: { path } },
     );
   }
@@ -65,10 +80,17 @@ export async function checkDestinationPath(path: string, overwrite: boolean): Pr
  * name is appended) or a file path whose folder exists. The file name must be a plain
  * name (UNSAFE_FILE_NAME otherwise), so the result never escapes the folder.
  */
-export async function resolveDestination(fileName: string, dest: string, overwrite = false): Promise<string> {
+export async function resolveDestination(
+  fileName: string,
+  dest: string,
+  overwrite = false,
+): Promise<string> {
   validateFileName(fileName);
   if (typeof dest !== 'string' || dest.trim() === '' || dest.includes('\0')) {
-    throw new AppError('DESTINATION_INVALID', `The destination ${JSON.stringify(dest)} is not a path: give a folder or a file path, e.g. ~/Downloads.`);
+    throw new AppError(
+      'DESTINATION_INVALID',
+      `The destination ${JSON.stringify(dest)} is not a path: give a folder or a file path, e.g. ~/Downloads.`,
+    );
   }
   const abs = resolve(dest);
   const st = await statOrUndefined(abs);
@@ -76,12 +98,18 @@ export async function resolveDestination(fileName: string, dest: string, overwri
   if (st?.isDirectory()) {
     target = join(abs, fileName);
   } else if (!st && (dest.endsWith('/') || dest.endsWith(sep))) {
-    throw new AppError('DESTINATION_INVALID', `The destination folder ${abs} does not exist: create it first (mkdir -p ${JSON.stringify(abs)}).`);
+    throw new AppError(
+      'DESTINATION_INVALID',
+      `The destination folder ${abs} does not exist: create it first (mkdir -p ${JSON.stringify(abs)}).`,
+    );
   } else {
     target = abs;
   }
   if (target.endsWith('.partial')) {
-    throw new AppError('DESTINATION_INVALID', `The destination ${target} ends with .partial, the suffix used for downloads in progress: choose another name.`);
+    throw new AppError(
+      'DESTINATION_INVALID',
+      `The destination ${target} ends with .partial, the suffix used for downloads in progress: choose another name.`,
+    );
   }
   await checkDestinationPath(target, overwrite);
   return target;

@@ -70,6 +70,10 @@ export interface DownloadFileResult {
   /** Bytes that were already on disk from an earlier attempt. */
   resumedBytes: number;
   urlRefreshes: number;
+  /** Time spent fetching the missing ranges, ms. */
+  fetchMs: number;
+  /** Time from the last byte written to the hashes being ready, ms (hashing overlaps the fetch). */
+  verifyTailMs: number;
 }
 
 /** Serialises checkpoint writes: at most one in flight, the latest state always saved. */
@@ -140,13 +144,16 @@ async function moveIntoPlace(partial: string, dest: string, overwrite: boolean):
     if (code === 'EEXIST') {
       throw new AppError(
         'DESTINATION_EXISTS',
-        `${dest} appeared while it was being downloaded: the verified download is kept as ${partial}; remove ${dest} and retry the job, or ask for overwrite.`,
+        `${dest} appeared while it was being downloaded: the verified download is kept as ${partial}; remove ${dest} and retry the job, or download again with --overwrite.`,
       );
     }
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV' && code !== 'EMLINK') throw err;
     // A file system without hard links: check, then rename (a tiny race, accepted).
     if ((await sizeOf(dest)) !== undefined) {
-      throw new AppError('DESTINATION_EXISTS', `${dest} appeared while it was being downloaded: remove it and retry the job, or ask for overwrite.`);
+      throw new AppError(
+        'DESTINATION_EXISTS',
+        `${dest} appeared while it was being downloaded: remove it and retry the job, or download again with --overwrite.`,
+      );
     }
     await rename(partial, dest);
     return;
@@ -163,31 +170,58 @@ export async function downloadFile(o: DownloadFileOptions): Promise<DownloadFile
   const onDisk = await sizeOf(partial);
   const claimed = done.length > 0 ? done[done.length - 1]![1] + 1 : 0;
   if (done.length > 0 && (onDisk === undefined || onDisk < claimed)) {
-    o.log(`the checkpoint says ${formatBytes(bytesIn(done))} are on disk but ${partial} is ${onDisk === undefined ? 'missing' : 'shorter'}: starting over`);
+    o.log(
+      `the checkpoint says ${formatBytes(bytesIn(done))} are on disk but ${partial} is ${onDisk === undefined ? 'missing' : 'shorter'}: starting over`,
+    );
     done = [];
     await o.checkpoint(done);
   }
   const resumedBytes = bytesIn(done);
-  if (resumedBytes > 0) o.log(`resuming: ${formatBytes(resumedBytes)} of ${formatBytes(size)} already in ${partial}`);
+  if (resumedBytes > 0)
+    o.log(`resuming: ${formatBytes(resumedBytes)} of ${formatBytes(size)} already in ${partial}`);
 
   let file: FileHandle;
   try {
     file = await open(partial, done.length > 0 ? 'r+' : 'w');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOSPC' || code === 'EDQUOT') throw new AppError('DISK_FULL', `The disk holding ${partial} is full (${code}): free some space and retry the job.`);
-    throw new AppError('DESTINATION_INVALID', `Cannot write ${partial}: ${(err as Error).message}. Check the destination folder's permissions.`, { cause: err });
+    if (code === 'ENOSPC' || code === 'EDQUOT')
+      throw new AppError(
+        'DISK_FULL',
+        `The disk holding ${partial} is full (${code}): free some space and retry the job.`,
+      );
+    throw new AppError(
+      'DESTINATION_INVALID',
+      `Cannot write ${partial}: ${(err as Error).message}. Check the destination folder's permissions.`,
+      { cause: err },
+    );
   }
   const verifier = new StreamingVerifier(partial, { sha3: Boolean(expected.sha3) });
-  verifier.advance(contiguousPrefix(done));
   const writer = new CheckpointWriter(async () => {
     const snapshot = done;
     await file.datasync();
     await o.checkpoint(snapshot);
   });
+  // Keep the hashing threads busy from the first bytes on: the contiguous prefix includes
+  // the part of the range in flight that starts where the done ranges end.
+  const inProgress = new Map<number, number>();
+  let verifiedUpTo = 0;
+  const advanceVerifier = (): void => {
+    let end = contiguousPrefix(done);
+    for (
+      let next = inProgress.get(end);
+      next !== undefined && next > end;
+      next = inProgress.get(end)
+    )
+      end = next;
+    verifiedUpTo = end;
+    verifier.advance(end);
+  };
   let bytesOnDisk = resumedBytes;
+  advanceVerifier();
   let refreshes = 0;
-  let bytesFetched = 0;
+  let bytesFetched: number;
+  let fetchMs: number;
   let closed = false;
   const closeFile = async (): Promise<void> => {
     if (closed) return;
@@ -196,6 +230,7 @@ export async function downloadFile(o: DownloadFileOptions): Promise<DownloadFile
   };
   try {
     const ranges = missingRanges(size, done, o.rangeSize ?? RANGE_SIZE);
+    const fetchStart = performance.now();
     try {
       const fetched = await fetchRanges({
         url: o.url,
@@ -208,11 +243,14 @@ export async function downloadFile(o: DownloadFileOptions): Promise<DownloadFile
         ...(o.dispatcher ? { dispatcher: o.dispatcher } : {}),
         onRangeDone: range => {
           done = addRange(done, range);
-          verifier.advance(contiguousPrefix(done));
+          inProgress.delete(range[0]);
+          advanceVerifier();
           writer.request();
         },
-        onBytes: n => {
+        onBytes: (n, range, writtenTo) => {
           bytesOnDisk += n;
+          inProgress.set(range[0], writtenTo);
+          if (range[0] <= verifiedUpTo) advanceVerifier();
           o.progress(bytesOnDisk);
         },
         onRefresh: () => {
@@ -221,6 +259,7 @@ export async function downloadFile(o: DownloadFileOptions): Promise<DownloadFile
         },
       });
       bytesFetched = fetched.bytesFetched;
+      fetchMs = performance.now() - fetchStart;
     } catch (err) {
       await writer.flush().catch(() => undefined);
       if (err instanceof AppError && err.code === 'DISK_FULL') {
@@ -237,7 +276,14 @@ export async function downloadFile(o: DownloadFileOptions): Promise<DownloadFile
 
     const st = await file.stat();
     if (st.size > size) await file.truncate(size);
+    const hashStart = performance.now();
     const hashes = await verifier.finish(size);
+    const verifyTailMs = performance.now() - hashStart;
+    const rate =
+      fetchMs > 0 ? ` (${((bytesFetched / 1e6) * (1000 / fetchMs)).toFixed(0)} MB/s)` : '';
+    o.log(
+      `fetched ${formatBytes(bytesFetched)} in ${(fetchMs / 1000).toFixed(2)} s${rate}; hashes ready ${(verifyTailMs / 1000).toFixed(2)} s after the last byte`,
+    );
     const md5ok = expected.md5 === undefined || expected.md5.toLowerCase() === hashes.md5;
     const sha3ok = expected.sha3 === undefined || expected.sha3.toLowerCase() === hashes.sha3_512;
     if (!md5ok || !sha3ok || hashes.bytes !== size) {
@@ -274,6 +320,8 @@ export async function downloadFile(o: DownloadFileOptions): Promise<DownloadFile
       bytesFetched,
       resumedBytes,
       urlRefreshes: refreshes,
+      fetchMs: Math.round(fetchMs),
+      verifyTailMs: Math.round(verifyTailMs),
     };
   } finally {
     verifier.close();

@@ -90,8 +90,8 @@ export interface FetchRangesOptions {
   signal?: AbortSignal | undefined;
   /** Called once per range, after all its bytes are written. */
   onRangeDone(range: ByteRange): void;
-  /** Called as bytes are written (progress). */
-  onBytes(n: number): void;
+  /** Called as bytes are written: `n` new bytes, the range's bytes up to `writtenTo` (exclusive) are on disk. */
+  onBytes(n: number, range: ByteRange, writtenTo: number): void;
   /** Called after a 403 made the URL be fetched again. */
   onRefresh?(): void;
   dispatcher?: Dispatcher;
@@ -118,12 +118,18 @@ class TransientError extends Error {
 function diskError(err: unknown, fileName: string): AppError {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new AppError('DISK_FULL', `The disk is full (${code}) while writing ${fileName}.`, { cause: err });
+    return new AppError('DISK_FULL', `The disk is full (${code}) while writing ${fileName}.`, {
+      cause: err,
+    });
   }
-  return new AppError('DOWNLOAD_FAILED', `Cannot write ${fileName} to disk: ${(err as Error).message}`, {
-    cause: err,
-    retryable: code === 'EIO' || code === 'EAGAIN',
-  });
+  return new AppError(
+    'DOWNLOAD_FAILED',
+    `Cannot write ${fileName} to disk: ${(err as Error).message}`,
+    {
+      cause: err,
+      retryable: code === 'EIO' || code === 'EAGAIN',
+    },
+  );
 }
 
 /** S3's error code and message from an XML error body, for messages (never the URL). */
@@ -133,15 +139,31 @@ function s3Reason(status: number, body: string): string {
   return redactText([`HTTP ${status}`, code, message].filter(Boolean).join(' '));
 }
 
+/** Writes the buffers at `position` with as few syscalls as possible (no copy). */
 async function writeAll(file: FileHandle, buffers: Buffer[], position: number): Promise<number> {
-  const data = buffers.length === 1 ? buffers[0]! : Buffer.concat(buffers);
+  const total = buffers.reduce((n, b) => n + b.length, 0);
   let written = 0;
-  while (written < data.length) {
-    const { bytesWritten } = await file.write(data, written, data.length - written, position + written);
-    if (bytesWritten <= 0) throw Object.assign(new Error('the write made no progress'), { code: 'EIO' });
+  let rest = buffers;
+  while (written < total) {
+    const { bytesWritten } = await file.writev(rest, position + written);
+    if (bytesWritten <= 0)
+      throw Object.assign(new Error('the write made no progress'), { code: 'EIO' });
     written += bytesWritten;
+    if (written < total) {
+      // A short write (rare on regular files): drop what was written and go on.
+      let skip = bytesWritten;
+      const next: Buffer[] = [];
+      for (const b of rest) {
+        if (skip >= b.length) skip -= b.length;
+        else {
+          next.push(skip > 0 ? b.subarray(skip) : b);
+          skip = 0;
+        }
+      }
+      rest = next;
+    }
   }
-  return data.length;
+  return total;
 }
 
 /** Fetches every range; resolves when all are written, rejects with the first failure. */
@@ -188,24 +210,36 @@ export async function fetchRanges(options: FetchRangesOptions): Promise<FetchRan
             continue;
           }
           if (res.statusCode === 404) {
-            throw new AppError('DOWNLOAD_FAILED', `The JCDS file ${fileName} no longer exists in storage (${reason}): list the files again (jcds ls).`);
+            throw new AppError(
+              'DOWNLOAD_FAILED',
+              `The JCDS file ${fileName} no longer exists in storage (${reason}): list the files again (jcds ls).`,
+            );
           }
           if (res.statusCode === 416) {
-            throw new AppError('DOWNLOAD_FAILED', `The JCDS file ${fileName} changed size during the download (${reason}); the download starts over.`, {
-              retryable: true,
-              details: { restart: true },
-            });
+            throw new AppError(
+              'DOWNLOAD_FAILED',
+              `The JCDS file ${fileName} changed size during the download (${reason}); the download starts over.`,
+              {
+                retryable: true,
+                details: { restart: true },
+              },
+            );
           }
           throw new TransientError(`${reason} for bytes ${pos}-${end} of ${fileName}`);
         }
         const contentRange = res.headers['content-range'];
-        const total = typeof contentRange === 'string' ? /\/(\d+)\s*$/.exec(contentRange)?.[1] : undefined;
+        const total =
+          typeof contentRange === 'string' ? /\/(\d+)\s*$/.exec(contentRange)?.[1] : undefined;
         if (total !== undefined && Number(total) !== size) {
           res.body.destroy();
-          throw new AppError('DOWNLOAD_FAILED', `The JCDS file ${fileName} is now ${total} bytes, not ${size}: it changed during the download; the download starts over.`, {
-            retryable: true,
-            details: { restart: true },
-          });
+          throw new AppError(
+            'DOWNLOAD_FAILED',
+            `The JCDS file ${fileName} is now ${total} bytes, not ${size}: it changed during the download; the download starts over.`,
+            {
+              retryable: true,
+              details: { restart: true },
+            },
+          );
         }
         let batch: Buffer[] = [];
         let batchBytes = 0;
@@ -221,7 +255,7 @@ export async function fetchRanges(options: FetchRangesOptions): Promise<FetchRan
             throw diskError(err, fileName);
           }
           pos += n;
-          options.onBytes(n);
+          options.onBytes(n, range, pos);
         };
         try {
           for await (const chunk of res.body as AsyncIterable<Buffer>) {
@@ -232,7 +266,7 @@ export async function fetchRanges(options: FetchRangesOptions): Promise<FetchRan
               batch.push(piece);
               batchBytes += piece.length;
             }
-            if (batchBytes >= WRITE_BATCH) await flush();
+            if (batchBytes >= WRITE_BATCH || batch.length >= 256) await flush();
             if (chunk.length > room) break;
           }
         } catch (err) {
@@ -242,7 +276,9 @@ export async function fetchRanges(options: FetchRangesOptions): Promise<FetchRan
         }
         await flush();
         if (pos > end) return;
-        throw new TransientError(`the connection ended after byte ${pos - 1} of ${range[0]}-${end} of ${fileName}`);
+        throw new TransientError(
+          `the connection ended after byte ${pos - 1} of ${range[0]}-${end} of ${fileName}`,
+        );
       } catch (err) {
         if (stop.signal.aborted) throw stop.signal.reason ?? err;
         if (err instanceof AppError) throw err;
@@ -257,7 +293,9 @@ export async function fetchRanges(options: FetchRangesOptions): Promise<FetchRan
             { cause: err, retryable: true },
           );
         }
-        await sleep(Math.min(backoffMs * 2 ** (failures - 1), 10_000), undefined, { signal: stop.signal }).catch(() => undefined);
+        await sleep(Math.min(backoffMs * 2 ** (failures - 1), 10_000), undefined, {
+          signal: stop.signal,
+        }).catch(() => undefined);
       }
     }
   };

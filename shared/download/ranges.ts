@@ -55,8 +55,10 @@ export function missingRanges(
   done: readonly ByteRange[],
   rangeSize: number = RANGE_SIZE,
 ): ByteRange[] {
-  if (!Number.isSafeInteger(size) || size < 0) throw new TypeError(`size must be a whole number of bytes, got ${size}`);
-  if (!Number.isSafeInteger(rangeSize) || rangeSize < 1) throw new TypeError(`rangeSize must be at least 1, got ${rangeSize}`);
+  if (!Number.isSafeInteger(size) || size < 0)
+    throw new TypeError(`size must be a whole number of bytes, got ${size}`);
+  if (!Number.isSafeInteger(rangeSize) || rangeSize < 1)
+    throw new TypeError(`rangeSize must be at least 1, got ${rangeSize}`);
   const holes: ByteRange[] = [];
   let pos = 0;
   for (const [s, e] of coalesce(done)) {
@@ -83,7 +85,13 @@ export function parseRanges(value: unknown, size: number): ByteRange[] {
   if (!Array.isArray(value)) return [];
   const ranges: ByteRange[] = [];
   for (const r of value) {
-    if (Array.isArray(r) && r.length === 2 && typeof r[0] === 'number' && typeof r[1] === 'number' && r[1] < size) {
+    if (
+      Array.isArray(r) &&
+      r.length === 2 &&
+      typeof r[0] === 'number' &&
+      typeof r[1] === 'number' &&
+      r[1] < size
+    ) {
       ranges.push([r[0], r[1]]);
     }
   }

@@ -141,6 +141,9 @@ export interface DownloadResult {
   resumedBytes: number;
   /** Presigned URLs fetched again after a 403 (expired). */
   urlRefreshes: number;
+  /** Time spent fetching ranges, and from the last byte to the hashes being ready, ms. */
+  fetchMs?: number;
+  verifyTailMs?: number;
   durationMs: number;
   /** Set when the destination already held exactly this file (nothing fetched). */
   alreadyPresent?: boolean;

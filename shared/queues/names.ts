@@ -15,3 +15,11 @@ export const QUEUES = {
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
 export const ALL_QUEUES: QueueName[] = Object.values(QUEUES);
+
+/**
+ * The deduplication id of an upload: one in-flight upload per JCDS file name, whoever
+ * enqueues it (a producer, or a sync job in a worker).
+ */
+export function uploadDedupId(fileName: string): string {
+  return `upload:${fileName}`;
+}

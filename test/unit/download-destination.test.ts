@@ -22,25 +22,38 @@ async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
 
 describe('resolveDestination', () => {
   it('appends the file name to a folder', async () => {
-    expect(await resolveDestination('Firefox 128.pkg', join(dir, 'sub'))).toBe(join(dir, 'sub', 'Firefox 128.pkg'));
+    expect(await resolveDestination('Firefox 128.pkg', join(dir, 'sub'))).toBe(
+      join(dir, 'sub', 'Firefox 128.pkg'),
+    );
   });
   it('keeps a file path whose folder exists', async () => {
-    expect(await resolveDestination('a.pkg', join(dir, 'renamed.pkg'))).toBe(join(dir, 'renamed.pkg'));
+    expect(await resolveDestination('a.pkg', join(dir, 'renamed.pkg'))).toBe(
+      join(dir, 'renamed.pkg'),
+    );
   });
-  it.each(['../etc/passwd', '/abs.pkg', 'a/b.pkg', 'a\\b.pkg', 'nul\0.pkg', '..', ''])('refuses the unsafe name %j', async name => {
-    expect(await codeOf(resolveDestination(name, dir))).toBe('UNSAFE_FILE_NAME');
-  });
+  it.each(['../etc/passwd', '/abs.pkg', 'a/b.pkg', 'a\\b.pkg', 'nul\0.pkg', '..', ''])(
+    'refuses the unsafe name %j',
+    async name => {
+      expect(await codeOf(resolveDestination(name, dir))).toBe('UNSAFE_FILE_NAME');
+    },
+  );
   it('refuses a destination whose folder does not exist, naming the folder', async () => {
     const p = resolveDestination('a.pkg', join(dir, 'missing', 'a.pkg'));
     await expect(p).rejects.toThrow(/destination folder .*missing does not exist: create it/);
-    expect(await codeOf(resolveDestination('a.pkg', join(dir, 'missing') + '/'))).toBe('DESTINATION_INVALID');
+    expect(await codeOf(resolveDestination('a.pkg', join(dir, 'missing') + '/'))).toBe(
+      'DESTINATION_INVALID',
+    );
   });
   it('refuses an existing file unless overwrite', async () => {
-    await expect(resolveDestination('exists.pkg', dir)).rejects.toMatchObject({ code: 'DESTINATION_EXISTS' });
+    await expect(resolveDestination('exists.pkg', dir)).rejects.toMatchObject({
+      code: 'DESTINATION_EXISTS',
+    });
     expect(await resolveDestination('exists.pkg', dir, true)).toBe(join(dir, 'exists.pkg'));
   });
   it('refuses a .partial destination', async () => {
-    expect(await codeOf(resolveDestination('a.pkg', join(dir, 'a.pkg.partial')))).toBe('DESTINATION_INVALID');
+    expect(await codeOf(resolveDestination('a.pkg', join(dir, 'a.pkg.partial')))).toBe(
+      'DESTINATION_INVALID',
+    );
   });
 });
 
@@ -51,6 +64,10 @@ describe('buildDownloadJob', () => {
     expect(opts.deduplication).toEqual({ id: `download:${join(dir, 'b.pkg')}` });
   });
   it('refuses a non-boolean overwrite', async () => {
-    expect(await codeOf(buildDownloadJob({ fileName: 'b.pkg', dest: dir, overwrite: 'yes' as unknown as boolean }))).toBe('USAGE');
+    expect(
+      await codeOf(
+        buildDownloadJob({ fileName: 'b.pkg', dest: dir, overwrite: 'yes' as unknown as boolean }),
+      ),
+    ).toBe('USAGE');
   });
 });

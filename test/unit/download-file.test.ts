@@ -4,7 +4,15 @@
  * mid-body; real files in a temp folder.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -48,7 +56,10 @@ beforeAll(async () => {
     const start = m ? Number(m[1]) : 0;
     const end = m ? Math.min(Number(m[2]), SIZE - 1) : SIZE - 1;
     const body = content.subarray(start, end + 1);
-    res.writeHead(m ? 206 : 200, { 'content-length': body.length, ...(m ? { 'content-range': `bytes ${start}-${end}/${SIZE}` } : {}) });
+    res.writeHead(m ? 206 : 200, {
+      'content-length': body.length,
+      ...(m ? { 'content-range': `bytes ${start}-${end}/${SIZE}` } : {}),
+    });
     if (state.dropNext > 0 && body.length > 1000) {
       state.dropNext--;
       const half = body.subarray(0, Math.floor(body.length / 2));
@@ -78,7 +89,9 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function options(over: Partial<DownloadFileOptions> = {}): DownloadFileOptions & { checkpoints: ByteRange[][]; lines: string[] } {
+function options(
+  over: Partial<DownloadFileOptions> = {},
+): DownloadFileOptions & { checkpoints: ByteRange[][]; lines: string[] } {
   const checkpoints: ByteRange[][] = [];
   const lines: string[] = [];
   return {
@@ -106,7 +119,14 @@ describe('downloadFile', () => {
   it('fetches every range, verifies MD5 and SHA3-512 and moves the file into place', async () => {
     const o = options();
     const r = await downloadFile(o);
-    expect(r).toMatchObject({ size: SIZE, md5, sha3_512: sha3, verified: true, bytesFetched: SIZE, resumedBytes: 0 });
+    expect(r).toMatchObject({
+      size: SIZE,
+      md5,
+      sha3_512: sha3,
+      verified: true,
+      bytesFetched: SIZE,
+      resumedBytes: 0,
+    });
     expect(readFileSync(o.dest).equals(content)).toBe(true);
     expect(existsSync(`${o.dest}.partial`)).toBe(false);
     expect(state.bytesServed).toBe(SIZE);
@@ -119,7 +139,10 @@ describe('downloadFile', () => {
     content.copy(partial, 0, 0, 5 * RANGE);
     content.copy(partial, 8 * RANGE, 8 * RANGE, 10 * RANGE);
     writeFileSync(`${dest}.partial`, partial);
-    const done: ByteRange[] = [[0, 5 * RANGE - 1], [8 * RANGE, 10 * RANGE - 1]];
+    const done: ByteRange[] = [
+      [0, 5 * RANGE - 1],
+      [8 * RANGE, 10 * RANGE - 1],
+    ];
     const r = await downloadFile(options({ done }));
     expect(r.resumedBytes).toBe(7 * RANGE);
     expect(state.bytesServed).toBe(SIZE - 7 * RANGE);

@@ -11,15 +11,40 @@ import {
 
 describe('coalesce', () => {
   it('sorts and merges overlapping and adjacent ranges', () => {
-    expect(coalesce([[20, 29], [0, 9], [10, 14], [12, 18], [40, 49]])).toEqual([[0, 18], [20, 29], [40, 49]]);
+    expect(
+      coalesce([
+        [20, 29],
+        [0, 9],
+        [10, 14],
+        [12, 18],
+        [40, 49],
+      ]),
+    ).toEqual([
+      [0, 18],
+      [20, 29],
+      [40, 49],
+    ]);
   });
   it('drops empty, negative and non-integer ranges', () => {
-    expect(coalesce([[5, 4], [-1, 3], [1.5, 3], [7, 7]])).toEqual([[7, 7]]);
+    expect(
+      coalesce([
+        [5, 4],
+        [-1, 3],
+        [1.5, 3],
+        [7, 7],
+      ]),
+    ).toEqual([[7, 7]]);
   });
   it('does not mutate its input', () => {
-    const input: Array<[number, number]> = [[0, 4], [5, 9]];
+    const input: Array<[number, number]> = [
+      [0, 4],
+      [5, 9],
+    ];
     coalesce(input);
-    expect(input).toEqual([[0, 4], [5, 9]]);
+    expect(input).toEqual([
+      [0, 4],
+      [5, 9],
+    ]);
   });
 });
 
@@ -33,7 +58,16 @@ describe('missingRanges', () => {
     ]);
   });
   it('returns only the holes, aligned to the range grid', () => {
-    expect(missingRanges(100, [[0, 9], [30, 49]], 20)).toEqual([
+    expect(
+      missingRanges(
+        100,
+        [
+          [0, 9],
+          [30, 49],
+        ],
+        20,
+      ),
+    ).toEqual([
       [10, 19],
       [20, 29],
       [50, 59],
@@ -50,7 +84,11 @@ describe('missingRanges', () => {
     expect(() => missingRanges(10, [], 0)).toThrow(/rangeSize must be/);
   });
   it('together with the done ranges covers every byte exactly once', () => {
-    const done: Array<[number, number]> = [[3, 17], [40, 40], [90, 120]];
+    const done: Array<[number, number]> = [
+      [3, 17],
+      [40, 40],
+      [90, 120],
+    ];
     const size = 121;
     const missing = missingRanges(size, done, 16);
     expect(bytesIn(missing) + bytesIn(done)).toBe(size);

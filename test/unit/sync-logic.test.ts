@@ -1,30 +1,52 @@
 import { describe, expect, it } from 'vitest';
-import { uploadDedupId } from '../../producer/producer.ts';
 import { checkCron, checkScheduleName, checkTimeZone } from '../../producer/schedules.ts';
 import { checkDirection } from '../../producer/sync.ts';
 import type { SyncJobData } from '../../shared/queues/jobs.ts';
 import { pollDelayMs } from '../../worker/processors/sync.ts';
 import { summarize } from '../../worker/processors/sync-track.ts';
-import { syncUploadDedupId } from '../../worker/processors/sync-up.ts';
-
-describe('sync up uploads', () => {
-  it('use the same deduplication id as Producer.upload', () => {
-    for (const name of ['Firefox 128.pkg', 'a+b%20c.dmg', 'Zoom.zip']) expect(syncUploadDedupId(name)).toBe(uploadDedupId(name));
-  });
-});
-
 describe('summarize', () => {
   const base: SyncJobData = { dir: '/srv/pkgs', direction: 'up' };
   it('adds the planning counts to the outcomes of the jobs', () => {
     const r = summarize(
       {
         ...base,
-        counts: { considered: 6, unchanged: 2, failures: [{ fileName: 'bad.pkg', reason: '[FILE_EMPTY] empty' }], hashesComputed: 1, hashCacheHits: 5, bytesHashed: 10 },
+        counts: {
+          considered: 6,
+          unchanged: 2,
+          failures: [{ fileName: 'bad.pkg', reason: '[FILE_EMPTY] empty' }],
+          hashesComputed: 1,
+          hashCacheHits: 5,
+          bytesHashed: 10,
+        },
         tracked: [
-          { jobId: '1', fileName: 'a.pkg', queue: 'upload', state: 'completed', outcome: 'created' },
-          { jobId: '2', fileName: 'b.pkg', queue: 'upload', state: 'completed', outcome: 'replaced' },
-          { jobId: '3', fileName: 'c.pkg', queue: 'upload', state: 'completed', outcome: 'unchanged' },
-          { jobId: '4', fileName: 'd.pkg', queue: 'upload', state: 'failed', reason: '[PART_FAILED] part 3' },
+          {
+            jobId: '1',
+            fileName: 'a.pkg',
+            queue: 'upload',
+            state: 'completed',
+            outcome: 'created',
+          },
+          {
+            jobId: '2',
+            fileName: 'b.pkg',
+            queue: 'upload',
+            state: 'completed',
+            outcome: 'replaced',
+          },
+          {
+            jobId: '3',
+            fileName: 'c.pkg',
+            queue: 'upload',
+            state: 'completed',
+            outcome: 'unchanged',
+          },
+          {
+            jobId: '4',
+            fileName: 'd.pkg',
+            queue: 'upload',
+            state: 'failed',
+            reason: '[PART_FAILED] part 3',
+          },
         ],
       },
       1234,
@@ -47,7 +69,22 @@ describe('summarize', () => {
     ]);
   });
   it('counts downloads for sync down', () => {
-    const r = summarize({ ...base, direction: 'down', tracked: [{ jobId: '9', fileName: 'x.pkg', queue: 'download', state: 'completed', outcome: 'downloaded' }] }, 1);
+    const r = summarize(
+      {
+        ...base,
+        direction: 'down',
+        tracked: [
+          {
+            jobId: '9',
+            fileName: 'x.pkg',
+            queue: 'download',
+            state: 'completed',
+            outcome: 'downloaded',
+          },
+        ],
+      },
+      1,
+    );
     expect(r).toMatchObject({ downloaded: 1, uploaded: 0, failed: 0 });
   });
 });

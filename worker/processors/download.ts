@@ -218,6 +218,8 @@ async function runDownload(
     bytesFetched: result.bytesFetched,
     resumedBytes: result.resumedBytes,
     urlRefreshes: result.urlRefreshes,
+    fetchMs: result.fetchMs,
+    verifyTailMs: result.verifyTailMs,
     durationMs,
   };
 }

@@ -21,14 +21,10 @@ import type {
   SyncPlanCounts,
   UploadJobData,
 } from '../../shared/queues/jobs.ts';
+import { uploadDedupId } from '../../shared/queues/names.ts';
 import type { WorkerContext } from '../context.ts';
 import type { HashCache } from './sync-hash-cache.ts';
 import { sameContent } from './upload-prepare.ts';
-
-/** Must equal producer/producer.ts `uploadDedupId` (a unit test checks it). */
-export function syncUploadDedupId(fileName: string): string {
-  return `upload:${fileName}`;
-}
 
 export interface PlannedJob {
   queue: 'upload' | 'download';
@@ -149,7 +145,7 @@ export async function planSyncUp(
         queue: 'upload',
         fileName: file.fileName,
         data: upload,
-        opts: { deduplication: { id: syncUploadDedupId(file.fileName) } },
+        opts: { deduplication: { id: uploadDedupId(file.fileName) } },
       });
     } catch (err) {
       if (signal?.aborted) throw err;

@@ -21,6 +21,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListPartsCommand,
   type Part,
 } from '@aws-sdk/client-s3';
@@ -127,6 +128,9 @@ export async function stageS3(args: StepArgs): Promise<void> {
     ctx.metrics.bytesUploaded(d.size);
     await job.log(`uploaded ${d.size} bytes in one request set to s3://${creds.bucketName}/${key}`);
     log.info({ key, size: d.size }, 'single upload done');
+    // lib-storage sent it in parts: an earlier attempt cut off mid-way may have left one.
+    if (d.size > Math.max(ctx.config.partSize, 5 * 1024 * 1024))
+      await abortStrayUploads(ctx, vaultKey, creds.region, creds.bucketName, key);
     ctx.releaseS3(vaultKey);
     await saveStep(job, { step: 'finalize', stored: true, hashes: streamed, bytesSent: d.size });
     return;
@@ -260,9 +264,52 @@ export async function abortMultipart(
         { err: toS3AppError(err, 'AbortMultipartUpload'), jobId: job.id },
         'abort failed',
       );
+  }
+  try {
+    await abortStrayUploads(ctx, mp.vaultKey, mp.region, mp.bucket, mp.key);
   } finally {
     ctx.releaseS3(mp.vaultKey);
     await ctx.vault.delete(mp.vaultKey).catch(() => undefined);
+  }
+}
+
+/**
+ * Aborts the open multipart uploads of `key` other than `keep`: leftovers of an attempt cut
+ * off after S3 created its upload but before the UploadId was checkpointed (a cancelled
+ * CreateMultipartUpload, a worker that lost its lock while Redis was away). One upload per
+ * file name is in flight at a time (the producer deduplicates by file name), so any other
+ * upload of this key is ours to clean. Best effort: credentials that may not list uploads
+ * skip it.
+ */
+async function abortStrayUploads(
+  ctx: WorkerContext,
+  vaultKey: string,
+  region: string,
+  bucket: string,
+  key: string,
+  keep?: string,
+): Promise<void> {
+  const s3 = ctx.s3For(vaultKey, region);
+  try {
+    const listed = await withRenewal(ctx, vaultKey, () =>
+      s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key })),
+    );
+    for (const u of listed.Uploads ?? []) {
+      if (u.Key !== key || !u.UploadId || u.UploadId === keep) continue;
+      const uploadId = u.UploadId;
+      await withRenewal(ctx, vaultKey, () =>
+        s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })),
+      ).catch(err => {
+        if (!isNoSuchUpload(err)) throw err;
+      });
+      ctx.logger.info({ key, uploadId }, 'stray multipart upload of an earlier attempt aborted');
+    }
+  } catch (err) {
+    if (!isAccessDenied(err))
+      ctx.logger.warn(
+        { err: toS3AppError(err, 'ListMultipartUploads'), key },
+        'could not clean up stray multipart uploads',
+      );
   }
 }
 
@@ -403,6 +450,7 @@ export async function completeS3(args: StepArgs): Promise<void> {
     d.hashes ?? (have.hash ? { sha3_512: have.hash.sha3_512, md5: have.hash.md5 } : undefined);
   if (!hashes) throw new AppError('INTERNAL', `${d.fileName}: the hash child returned nothing`);
   await job.log(`multipart upload completed: ${mp.partCount} parts, ETag ${finalEtag}`);
+  await abortStrayUploads(ctx, mp.vaultKey, mp.region, mp.bucket, mp.key, mp.uploadId);
   ctx.releaseS3(mp.vaultKey);
   await ctx.vault.delete(mp.vaultKey).catch(() => undefined);
   await saveStep(job, { step: 'finalize', stored: true, hashes, bytesSent: d.size });
