@@ -22,34 +22,33 @@
  * once no reader holds them. Crash recovery in the constructor finishes an interrupted
  * Complete (manifest written, rename not done) and removes files nothing references.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../../shared/logger.ts';
 import { flipBytes, readSegments, writeStreamToFile } from './s3/disk-io.ts';
+import { objectHashes } from './s3/hash-worker.ts';
+import { KeyedMutex } from './s3/keyed-mutex.ts';
 import {
+  checkPartNumber,
   multipartEtag,
   noSuchKey,
   noSuchUpload,
-  StoreError,
-  unquoteEtag,
   validateCompletion,
   type CompletePart,
 } from './s3/multipart-rules.ts';
-import { hashFiles } from './s3/hash-worker.ts';
-import type { ObjectHashes, ObjectStore, StoredObjectInfo } from './types.ts';
 import * as layout from './s3/store-layout.ts';
-import {
-  MAX_PART_NUMBER,
-  type Manifest,
-  type PartInfo,
-  type PartRecord,
-  type UploadInfo,
-  type UploadRecord,
-  type WriteOptions,
-  type WrittenBody,
+import type {
+  Manifest,
+  PartInfo,
+  PartRecord,
+  UploadInfo,
+  UploadRecord,
+  WriteOptions,
+  WrittenBody,
 } from './s3/store-layout.ts';
+import type { ObjectHashes, ObjectStore, StoredObjectInfo } from './types.ts';
 
 export { MAX_PART_NUMBER, MIN_PART_SIZE } from './s3/store-layout.ts';
 export { StoreError, type CompletePart, type StoreErrorCode } from './s3/multipart-rules.ts';
@@ -83,7 +82,7 @@ export class DiskObjectStore implements ObjectStore {
   private readonly logger: Logger | undefined;
   private readonly objects = new Map<string, Map<string, Version>>();
   private readonly uploads = new Map<string, Upload>();
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyedMutex();
 
   /** Opens (creating if needed) the store under `dataDir`, recovering from a crash. */
   constructor(dataDir: string, options: DiskObjectStoreOptions = {}) {
@@ -91,7 +90,7 @@ export class DiskObjectStore implements ObjectStore {
     this.logger = options.logger;
     const loaded = layout.loadSync(this.dataDir, this.logger);
     for (const manifest of loaded.manifests) {
-      this.bucket(manifest.bucket).set(manifest.key, this.version(manifest));
+      this.bucket(manifest.bucket).set(manifest.key, { manifest, readers: 0, dead: false });
     }
     for (const u of loaded.uploads) {
       this.uploads.set(u.record.uploadId, { record: u.record, parts: u.parts });
@@ -162,12 +161,23 @@ export class DiskObjectStore implements ObjectStore {
       blobDir,
       segments: [{ file: '0', size: written.size }],
     };
-    await this.withLock(`o:${bucket}\0${key}`, () => this.commit(manifest));
+    await this.locks.run(`o:${bucket}\0${key}`, () => this.commit(manifest));
+    this.startInventory(bucket, key);
     return layout.toInfo(manifest);
   }
 
+  /**
+   * Jamf starts processing a file (its hashes) as soon as it lands in the bucket, not when
+   * someone first asks: begin hashing in the background so verification sees it sooner.
+   */
+  private startInventory(bucket: string, key: string): void {
+    this.hashes(bucket, key).catch(err =>
+      this.logger?.warn({ err, key }, 'background hashing failed'),
+    );
+  }
+
   async delete(bucket: string, key: string): Promise<boolean> {
-    return this.withLock(`o:${bucket}\0${key}`, async () => {
+    return this.locks.run(`o:${bucket}\0${key}`, async () => {
       const v = this.objects.get(bucket)?.get(key);
       if (!v) return false;
       await rm(this.abs(layout.manifestPath(bucket, key)), { force: true });
@@ -231,12 +241,7 @@ export class DiskObjectStore implements ObjectStore {
     body: NodeJS.ReadableStream | AsyncIterable<Buffer>,
     options: WriteOptions = {},
   ): Promise<PartInfo> {
-    if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PART_NUMBER) {
-      throw new StoreError(
-        'InvalidArgument',
-        `Part number must be an integer between 1 and ${MAX_PART_NUMBER}, inclusive`,
-      );
-    }
+    checkPartNumber(partNumber);
     if (!this.openUpload(bucket, key, uploadId)) throw noSuchUpload();
     const file = `${partNumber}-${randomBytes(6).toString('hex')}`;
     const filePath = path.join(layout.uploadDir(this.dataDir, uploadId), 'data', file);
@@ -256,7 +261,7 @@ export class DiskObjectStore implements ObjectStore {
       lastModified: new Date().toISOString(),
       ...(options.checksum ? { checksum: options.checksum } : {}),
     };
-    await this.withLock(`u:${uploadId}`, async () => {
+    await this.locks.run(`u:${uploadId}`, async () => {
       const u = this.openUpload(bucket, key, uploadId);
       // A Complete that started meanwhile has already chosen its part files.
       if (!u || u.completing) {
@@ -308,8 +313,8 @@ export class DiskObjectStore implements ObjectStore {
       segments: records.map(r => ({ file: r.file, size: r.size })),
       fromUpload: uploadId,
     };
-    const done = this.withLock(`u:${uploadId}`, () =>
-      this.withLock(`o:${bucket}\0${key}`, async () => {
+    const done = this.locks.run(`u:${uploadId}`, () =>
+      this.locks.run(`o:${bucket}\0${key}`, async () => {
         // Manifest first, then the rename: the constructor finishes a rename a crash interrupted.
         await this.commit(manifest, async () => {
           await rename(
@@ -329,13 +334,14 @@ export class DiskObjectStore implements ObjectStore {
     );
     u.completing = done;
     await done;
+    this.startInventory(bucket, key);
     return layout.toInfo(manifest);
   }
 
   async abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<boolean> {
     const u = this.openUpload(bucket, key, uploadId);
     if (!u || u.completing) return false;
-    return this.withLock(`u:${uploadId}`, async () => {
+    return this.locks.run(`u:${uploadId}`, async () => {
       if (!this.uploads.delete(uploadId)) return false;
       await rm(layout.uploadDir(this.dataDir, uploadId), { recursive: true, force: true });
       return true;
@@ -385,10 +391,6 @@ export class DiskObjectStore implements ObjectStore {
     return b;
   }
 
-  private version(manifest: Manifest): Version {
-    return { manifest, readers: 0, dead: false };
-  }
-
   private segments(v: Version): Array<{ path: string; size: number }> {
     return v.manifest.segments.map(s => ({
       path: this.abs(v.manifest.blobDir, s.file),
@@ -402,13 +404,11 @@ export class DiskObjectStore implements ObjectStore {
     return u;
   }
 
-  private async writeBody(
+  private writeBody(
     body: NodeJS.ReadableStream | AsyncIterable<Buffer>,
     filePath: string,
   ): Promise<WrittenBody> {
-    const md5 = createHash('md5');
-    const size = await writeStreamToFile(body, filePath, chunk => md5.update(chunk));
-    return { size, md5: md5.digest() };
+    return writeStreamToFile(body, filePath);
   }
 
   /** Makes `manifest` the current version of its key (call under the key's lock). */
@@ -417,7 +417,7 @@ export class DiskObjectStore implements ObjectStore {
     await beforeVisible?.();
     const b = this.bucket(manifest.bucket);
     const old = b.get(manifest.key);
-    b.set(manifest.key, this.version(manifest));
+    b.set(manifest.key, { manifest, readers: 0, dead: false });
     if (old) this.retire(old);
   }
 
@@ -441,24 +441,17 @@ export class DiskObjectStore implements ObjectStore {
     v.readers++;
     try {
       const m = v.manifest;
-      const single = !m.etag.includes('-');
-      const algorithms = single ? ['sha256', 'sha3-512'] : ['md5', 'sha256', 'sha3-512'];
       const started = Date.now();
-      const digests = await hashFiles(
+      const hashes = await objectHashes(
+        m.size,
+        m.etag,
         this.segments(v).map(s => s.path),
-        algorithms,
       );
-      const hashes: ObjectHashes = {
-        size: m.size,
-        md5: single ? unquoteEtag(m.etag) : (digests['md5'] ?? ''),
-        sha256: digests['sha256'] ?? '',
-        sha3_512: digests['sha3-512'] ?? '',
-      };
       this.logger?.debug(
         { bucket: m.bucket, key: m.key, ms: Date.now() - started },
         'hashed object',
       );
-      await this.withLock(`o:${m.bucket}\0${m.key}`, async () => {
+      await this.locks.run(`o:${m.bucket}\0${m.key}`, async () => {
         m.hashes = hashes;
         if (this.objects.get(m.bucket)?.get(m.key) === v) {
           await layout.writeManifest(this.dataDir, m);
@@ -467,18 +460,6 @@ export class DiskObjectStore implements ObjectStore {
       return hashes;
     } finally {
       this.release(v);
-    }
-  }
-
-  private async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(name) ?? Promise.resolve();
-    const run = previous.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.locks.set(name, tail);
-    try {
-      return await run;
-    } finally {
-      if (this.locks.get(name) === tail) this.locks.delete(name);
     }
   }
 }

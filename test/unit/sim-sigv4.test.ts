@@ -257,6 +257,15 @@ describe('authenticate() against the AWS SDK signer', () => {
     ).toThrow(expect.objectContaining({ code: 'SignatureDoesNotMatch', status: 403 }) as S3Error);
   });
 
+  it('lets a URL presigned for GET answer HEAD, but not PUT', async () => {
+    const input = await signed('a.pkg', {}, true);
+    const deps = { credentials: registry, region: 'us-east-1', now: Date.now() };
+    expect(authenticate({ ...input, method: 'HEAD' }, deps).presigned).toBe(true);
+    expect(() => authenticate({ ...input, method: 'PUT' }, deps)).toThrow(
+      expect.objectContaining({ code: 'SignatureDoesNotMatch' }) as S3Error,
+    );
+  });
+
   it('refuses an expired presigned URL, and a wrong region', async () => {
     const input = await signed('a.pkg', {}, true);
     expect(() =>

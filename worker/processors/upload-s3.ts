@@ -42,6 +42,8 @@ import {
   isAccessDenied,
   isExpiredToken,
   isNoSuchUpload,
+  s3Code,
+  s3Status,
   toS3AppError,
 } from '../../shared/s3/errors.ts';
 import { allParts, multipartEtag, planParts } from '../../shared/s3/part-plan.ts';
@@ -58,7 +60,9 @@ export async function withRenewal<T>(
     try {
       return await fn();
     } catch (err) {
-      if (!isExpiredToken(err) || i >= 4) throw err;
+      // A HEAD error has no body, so S3's ExpiredToken arrives as a bare 400: renew then too.
+      const headExpired = s3Status(err) === 400 && s3Code(err) === 'Unknown';
+      if (!(isExpiredToken(err) || headExpired) || i >= 4) throw err;
       await ctx.renewAfterExpiry(vaultKey);
     }
   }

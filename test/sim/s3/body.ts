@@ -27,12 +27,24 @@ export interface BodyContext {
   counters: Counters;
   /** Destroy the connection once this many body bytes arrived (the drop fault). */
   dropAfterBytes?: number;
+  /**
+   * x-amz-checksum-* headers describe something other than this body (on
+   * CompleteMultipartUpload they are the object's checksum): do not check them.
+   */
+  ignoreChecksumHeaders?: boolean;
 }
 
 const header = (req: IncomingMessage, name: string): string | undefined => {
   const v = req.headers[name];
   return Array.isArray(v) ? v.join(',') : v;
 };
+
+/** x-amz-checksum-* headers that carry no checksum value. */
+const NOT_CHECKSUMS = new Set([
+  'x-amz-checksum-type',
+  'x-amz-checksum-mode',
+  'x-amz-checksum-algorithm',
+]);
 
 const LENGTHS: Record<ChecksumAlgorithm, number> = {
   crc32: 4,
@@ -48,12 +60,7 @@ function checksumRequest(req: IncomingMessage): {
   fromTrailer: boolean;
 } {
   const named = Object.keys(req.headers)
-    .filter(
-      h =>
-        h.startsWith('x-amz-checksum-') &&
-        h !== 'x-amz-checksum-type' &&
-        h !== 'x-amz-checksum-mode',
-    )
+    .filter(h => h.startsWith('x-amz-checksum-') && !NOT_CHECKSUMS.has(h))
     .map(h => h.slice('x-amz-checksum-'.length));
   const trailer = header(req, 'x-amz-trailer')?.trim().toLowerCase();
   const fromTrailer = trailer?.startsWith('x-amz-checksum-') ?? false;
@@ -119,7 +126,7 @@ export function planBody(req: IncomingMessage, auth: AuthResult, ctx: BodyContex
   const contentMd5 = header(req, 'content-md5');
   const expectedMd5 = contentMd5 === undefined ? undefined : Buffer.from(contentMd5, 'base64');
   if (expectedMd5 !== undefined && expectedMd5.length !== 16) throw s3Errors.invalidDigest();
-  const wanted = checksumRequest(req);
+  const wanted = ctx.ignoreChecksumHeaders ? { fromTrailer: false } : checksumRequest(req);
   if (wanted.fromTrailer && !chunked) {
     throw s3Errors.invalidRequest('x-amz-trailer requires an aws-chunked body');
   }
@@ -129,7 +136,10 @@ export function planBody(req: IncomingMessage, auth: AuthResult, ctx: BodyContex
   const decoded: AwsChunkedResult = { trailers: new Map(), decodedLength: 0 };
   let finalChecksum: PartChecksum | undefined;
 
-  const throttled = throttle(req as AsyncIterable<Buffer>, () => ctx.faults.s3BytesPerSecond);
+  // Not destroyed when decoding stops early: the error response still goes out on this
+  // socket, and the unread rest of the body is drained (see sendError).
+  const socketBody = req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
+  const throttled = throttle(socketBody, () => ctx.faults.s3BytesPerSecond);
   const source = chunked
     ? decodeAwsChunked(
         throttled,

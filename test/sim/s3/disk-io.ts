@@ -3,8 +3,10 @@
  * (one `writev` of ~1 MiB in flight while the next batch fills, so the network and the disk
  * overlap) and a Readable that streams a byte range across a list of segment files.
  */
+import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { WorkerMd5 } from './md5-pool.ts';
 
 const BATCH_BYTES = 1024 * 1024;
 const READ_BYTES = 1024 * 1024;
@@ -27,26 +29,25 @@ async function writeAll(fh: FileHandle, chunks: Buffer[]): Promise<void> {
 }
 
 /**
- * Streams `body` into a new file at `path`, calling `onChunk` for every chunk before it is
- * written (hashing). Resolves with the byte count; on any error the file is left for the
- * caller to remove.
+ * Streams `body` into a new file at `path` and returns its size and MD5. Bodies that fit
+ * in one batch are hashed here; larger ones by a worker thread (see md5-pool.ts), batch by
+ * batch as they are written. On any error the file is left for the caller to remove.
  */
 export async function writeStreamToFile(
   body: AsyncIterable<Buffer | string>,
   path: string,
-  onChunk: (chunk: Buffer) => void,
-): Promise<number> {
+): Promise<{ size: number; md5: Buffer }> {
   const fh = await open(path, 'w');
   let size = 0;
   let pending: Promise<void> | undefined;
   let writeError: unknown;
+  let md5: WorkerMd5 | undefined;
   try {
     let batch: Buffer[] = [];
     let batchBytes = 0;
     for await (const raw of body) {
       const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
       if (chunk.length === 0) continue;
-      onChunk(chunk);
       size += chunk.length;
       batch.push(chunk);
       batchBytes += chunk.length;
@@ -56,6 +57,9 @@ export async function writeStreamToFile(
         const toWrite = batch;
         batch = [];
         batchBytes = 0;
+        md5 ??= new WorkerMd5();
+        await md5.ready();
+        md5.update(toWrite);
         pending = writeAll(fh, toWrite).catch((err: unknown) => {
           writeError = err;
         });
@@ -64,8 +68,13 @@ export async function writeStreamToFile(
     if (pending) await pending;
     if (writeError) throw writeError;
     if (batch.length > 0) await writeAll(fh, batch);
-    return size;
+    if (!md5) return { size, md5: batch.reduce((h, c) => h.update(c), createHash('md5')).digest() };
+    md5.update(batch);
+    const digest = await md5.digest();
+    md5 = undefined;
+    return { size, md5: digest };
   } finally {
+    md5?.abort();
     if (pending) await pending;
     await fh.close();
   }

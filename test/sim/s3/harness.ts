@@ -53,6 +53,8 @@ export class S3Harness {
   readonly credential: IssuedCredential;
   /** x-amz-content-sha256 of every request received, in order. */
   readonly payloadModes: string[] = [];
+  /** Requests that arrived with `Expect: 100-continue`. */
+  expectContinueRequests = 0;
   port = 0;
   private server: http.Server | undefined;
 
@@ -86,7 +88,10 @@ export class S3Harness {
       this.payloadModes.push(String(req.headers['x-amz-content-sha256'] ?? ''));
     };
     server.prependListener('request', record);
-    server.prependListener('checkContinue', record);
+    server.prependListener('checkContinue', (req: http.IncomingMessage) => {
+      this.expectContinueRequests++;
+      record(req);
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, '127.0.0.1', () => resolve());

@@ -6,6 +6,7 @@
  * loader under either Node's type stripping or vitest.
  */
 import { Worker } from 'node:worker_threads';
+import type { ObjectHashes } from '../types.ts';
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -67,4 +68,26 @@ export async function hashFiles(
     });
   });
   return out;
+}
+
+/**
+ * md5, sha256 and sha3-512 of an object stored as `paths`. A single-part object's md5 is
+ * its ETag (computed as it was written), so only multipart objects hash md5 again.
+ */
+export async function objectHashes(
+  size: number,
+  etag: string,
+  paths: string[],
+): Promise<ObjectHashes> {
+  const single = !etag.includes('-');
+  const digests = await hashFiles(
+    paths,
+    single ? ['sha256', 'sha3-512'] : ['md5', 'sha256', 'sha3-512'],
+  );
+  return {
+    size,
+    md5: single ? etag.replace(/"/g, '') : (digests['md5'] ?? ''),
+    sha256: digests['sha256'] ?? '',
+    sha3_512: digests['sha3-512'] ?? '',
+  };
 }

@@ -128,7 +128,7 @@ export async function completeMultipartUpload(
   auth: AuthResult,
 ): Promise<void> {
   const uploadId = r.query.get('uploadId') ?? '';
-  const plan = planBody(r.req, auth, ctx);
+  const plan = planBody(r.req, auth, { ...ctx, ignoreChecksumHeaders: true });
   continueBody(r);
   const chunks: Buffer[] = [];
   let size = 0;

@@ -2,7 +2,12 @@
  * S3's rules for CompleteMultipartUpload, as pure functions, and the store's error type.
  */
 import { createHash } from 'node:crypto';
-import { MIN_PART_SIZE, type PartChecksum, type PartRecord } from './store-layout.ts';
+import {
+  MAX_PART_NUMBER,
+  MIN_PART_SIZE,
+  type PartChecksum,
+  type PartRecord,
+} from './store-layout.ts';
 
 export type StoreErrorCode =
   | 'NoSuchKey'
@@ -32,6 +37,15 @@ export function noSuchUpload(): StoreError {
 
 export function noSuchKey(): StoreError {
   return new StoreError('NoSuchKey', 'The specified key does not exist.');
+}
+
+export function checkPartNumber(n: number): void {
+  if (!Number.isInteger(n) || n < 1 || n > MAX_PART_NUMBER) {
+    throw new StoreError(
+      'InvalidArgument',
+      `Part number must be an integer between 1 and ${MAX_PART_NUMBER}, inclusive`,
+    );
+  }
 }
 
 /** One entry of a CompleteMultipartUpload request. */

@@ -74,6 +74,9 @@ export function sendError(r: S3Request, err: S3Error): void {
   const headers: Record<string, string> = { ...err.headers };
   // The client held its body back for 100-continue: it will not send it now.
   if (r.expectContinue) headers['Connection'] = 'close';
+  // Otherwise drain what is left of a body we stopped reading, so the connection stays usable
+  // (Node only drains bodies nobody started to read).
+  else if (!r.req.complete) r.req.resume();
   const resource = r.key ? `/${r.bucket}/${r.key}` : `/${r.bucket}`;
   if (r.req.method === 'HEAD') {
     r.res.writeHead(err.status, { ...baseHeaders(r), ...headers });
