@@ -29,6 +29,31 @@ export interface VaultCredentials {
   path: string;
 }
 
+/** What POST /api/v1/jcds/files and renew-credentials return (shared/jamf JcdsCredentials). */
+export interface JcdsCredentialFields {
+  accessKeyID: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  /** Epoch seconds. */
+  expiration: number;
+  region: string;
+  bucketName: string;
+  path: string;
+}
+
+/** Jamf's credential object in the vault's shape (epoch ms, SDK field names). */
+export function fromJcds(c: JcdsCredentialFields): Omit<VaultCredentials, 'issuedAt'> {
+  return {
+    accessKeyId: c.accessKeyID,
+    secretAccessKey: c.secretAccessKey,
+    sessionToken: c.sessionToken,
+    expiration: c.expiration * 1000,
+    region: c.region,
+    bucketName: c.bucketName,
+    path: c.path,
+  };
+}
+
 /** Calls Jamf for a fresh set (POST /api/v1/jcds/renew-credentials). */
 export type RenewFn = () => Promise<Omit<VaultCredentials, 'issuedAt'>>;
 

@@ -12,7 +12,7 @@ import { JamfClient } from '../shared/jamf/client.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { ConcreteTransport } from '../shared/queues/jobs.ts';
 import { createS3Client } from '../shared/s3/client.ts';
-import { CredentialVault } from '../shared/vault.ts';
+import { CredentialVault, fromJcds } from '../shared/vault.ts';
 
 export interface FleetMetrics {
   bytesUploaded(n: number): void;
@@ -75,18 +75,7 @@ export class WorkerContext {
       this.vaultInstance = new CredentialVault({
         redis: this.redis,
         secret: this.config.fleetSecret ?? '',
-        renew: async () => {
-          const c = await this.jamf.renewJcdsCredentials();
-          return {
-            accessKeyId: c.accessKeyID,
-            secretAccessKey: c.secretAccessKey,
-            sessionToken: c.sessionToken,
-            expiration: c.expiration * 1000,
-            region: c.region,
-            bucketName: c.bucketName,
-            path: c.path,
-          };
-        },
+        renew: async () => fromJcds(await this.jamf.renewJcdsCredentials()),
       });
     }
     return this.vaultInstance;

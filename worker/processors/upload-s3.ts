@@ -29,6 +29,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { UnrecoverableError, WaitingChildrenError } from 'bullmq';
 import { AppError } from '../../shared/errors.ts';
 import { assertUnchanged } from '../../shared/files.ts';
+import { fromJcds } from '../../shared/vault.ts';
 import { md5Hex } from '../../shared/hash.ts';
 import { PART_JOB_OPTIONS } from '../../shared/queues/defaults.ts';
 import type {
@@ -73,15 +74,7 @@ export async function stageS3(args: StepArgs): Promise<void> {
   const d = job.data;
   const vaultKey = vaultKeyFor(job);
   const created = await ctx.jamf.createJcdsFile();
-  const creds = await ctx.vault.put(vaultKey, {
-    accessKeyId: created.accessKeyID,
-    secretAccessKey: created.secretAccessKey,
-    sessionToken: created.sessionToken,
-    expiration: created.expiration * 1000,
-    region: created.region,
-    bucketName: created.bucketName,
-    path: created.path,
-  });
+  const creds = await ctx.vault.put(vaultKey, fromJcds(created));
   const key = `${creds.path}${d.fileName}`;
   const s3 = ctx.s3For(vaultKey, creds.region);
 
