@@ -20,6 +20,7 @@ export interface FleetMetrics {
   uploadDuration(seconds: number, transport: string, outcome: string): void;
   retry(queue: string): void;
   failure(queue: string, code: string): void;
+  credentialRenewal(): void;
 }
 
 export const NO_METRICS: FleetMetrics = {
@@ -28,6 +29,7 @@ export const NO_METRICS: FleetMetrics = {
   uploadDuration: () => undefined,
   retry: () => undefined,
   failure: () => undefined,
+  credentialRenewal: () => undefined,
 };
 
 export class WorkerContext {
@@ -75,7 +77,11 @@ export class WorkerContext {
       this.vaultInstance = new CredentialVault({
         redis: this.redis,
         secret: this.config.fleetSecret ?? '',
-        renew: async () => fromJcds(await this.jamf.renewJcdsCredentials()),
+        renew: async () => {
+          const renewed = fromJcds(await this.jamf.renewJcdsCredentials());
+          this.metrics.credentialRenewal();
+          return renewed;
+        },
       });
     }
     return this.vaultInstance;

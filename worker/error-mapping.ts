@@ -31,6 +31,9 @@ export function isThrottle(err: unknown): boolean {
   const code = errorCode(err);
   return (
     code === 'JAMF_RATE_LIMITED' ||
+    // Jamf's 503 (overloaded, or a node being restarted) outlasting the client's retries is
+    // throttling too: a burst longer than the job's attempts must not fail the job.
+    (code === 'JAMF_UNAVAILABLE' && (err as { status?: unknown }).status === 503) ||
     code === 'S3_SLOW_DOWN' ||
     (!(err instanceof AppError) && isSlowDown(err))
   );

@@ -13,6 +13,7 @@ import { createLogger, type Logger } from '../shared/logger.ts';
 import { redisOptions } from '../shared/queues/connection.ts';
 import { QUEUE_PREFIX, QUEUES, type QueueName } from '../shared/queues/names.ts';
 import { WorkerContext, type FleetMetrics } from './context.ts';
+import { RedisFleetMetrics } from './metrics.ts';
 import { partProcessor } from './processors/part.ts';
 import { uploadProcessor } from './processors/upload.ts';
 import { extraProcessors } from './processors/registry.ts';
@@ -42,7 +43,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     config,
     logger,
     redis,
-    options.metrics ?? new (await import('./metrics.ts')).RedisFleetMetrics(redis, logger),
+    options.metrics ?? new RedisFleetMetrics(redis, logger),
   );
 
   const queueOf = (name: string): Queue => {

@@ -6,7 +6,8 @@
 import { AppError, ERROR_CODES, describeError, errorCode } from '../../shared/errors.ts';
 
 const HINTS: Record<string, string> = {
-  CONFIG_INVALID: 'Set the variables above (see "Configuration" in README.md) and run the command again.',
+  CONFIG_INVALID:
+    'Set the variables above (see "Configuration" in README.md) and run the command again.',
   REDIS_UNAVAILABLE:
     'Start Redis (`redis-server`, `docker compose up -d redis`) or point REDIS_URL at a running one.',
   JAMF_UNREACHABLE:
@@ -57,8 +58,8 @@ const JOB_HINTS: Record<string, string> = {
     'The stored file differs from the local one: upload it again (--if-exists replace); if it repeats, check the network path for a proxy that rewrites bodies.',
   VERIFY_TIMEOUT:
     'Jamf did not report the hash in time: check the package in Jamf Pro, or raise JCDS_VERIFY_TIMEOUT.',
-  JAMF_AUTH_FAILED: 'Check the workers\' Jamf credentials (JAMF_CLIENT_ID/JAMF_CLIENT_SECRET).',
-  JAMF_FORBIDDEN: 'Give the workers\' API role the privileges listed in README.md.',
+  JAMF_AUTH_FAILED: "Check the workers' Jamf credentials (JAMF_CLIENT_ID/JAMF_CLIENT_SECRET).",
+  JAMF_FORBIDDEN: "Give the workers' API role the privileges listed in README.md.",
   PART_FAILED: 'A part failed for good; see `jcds status JOB_ID` for the part and its reason.',
   S3_CREDENTIALS_EXPIRED: 'Retry the upload; the credentials are renewed automatically.',
   DESTINATION_EXISTS: 'Rerun with --overwrite, or choose another destination.',

@@ -65,7 +65,8 @@ export function normalizeProgress(raw: unknown, size?: number): ProgressSample {
       phase: undefined,
     };
   }
-  if (typeof raw !== 'object' || raw === null) return { done: undefined, total: size, phase: undefined };
+  if (typeof raw !== 'object' || raw === null)
+    return { done: undefined, total: size, phase: undefined };
   const o = raw as Record<string, unknown>;
   const num = (...keys: string[]): number | undefined => {
     for (const k of keys) if (typeof o[k] === 'number' && Number.isFinite(o[k])) return o[k];
@@ -89,7 +90,8 @@ export class SpeedMeter {
 
   add(bytes: number, at = Date.now()): number | undefined {
     this.samples.push([at, bytes]);
-    while (this.samples.length > 2 && at - this.samples[0]![0] > this.windowMs) this.samples.shift();
+    while (this.samples.length > 2 && at - this.samples[0]![0] > this.windowMs)
+      this.samples.shift();
     const [t0, b0] = this.samples[0]!;
     return at - t0 >= 250 ? ((bytes - b0) * 1000) / (at - t0) : undefined;
   }
@@ -103,7 +105,14 @@ interface JobState {
   missingTicks: number;
 }
 
-const FIELDS = ['progress', 'processedOn', 'finishedOn', 'attemptsMade', 'failedReason'] as const;
+const FIELDS = [
+  'progress',
+  'processedOn',
+  'finishedOn',
+  'attemptsMade',
+  'failedReason',
+  'timestamp',
+] as const;
 
 /** Follows `jobs` until every one is completed or failed (or `signal` aborts). */
 export async function followJobs(
@@ -114,7 +123,16 @@ export async function followJobs(
 ): Promise<FollowOutcome[]> {
   const interval = options.intervalMs ?? 500;
   const states = new Map<TrackedJob, JobState>(
-    jobs.map(j => [j, { seenActive: false, attempts: 0, lastProgress: null, meter: new SpeedMeter(), missingTicks: 0 }]),
+    jobs.map(j => [
+      j,
+      {
+        seenActive: false,
+        attempts: 0,
+        lastProgress: null,
+        meter: new SpeedMeter(),
+        missingTicks: 0,
+      },
+    ]),
   );
   const outcomes = new Map<TrackedJob, FollowOutcome>();
   const started = Date.now();
@@ -129,11 +147,17 @@ export async function followJobs(
     for (const [i, j] of open.entries()) {
       const [err, values] = replies[i] ?? [];
       if (err) throw err;
-      const [progress = null, processedOn = null, finishedOn = null, attemptsMade = null, failedReason = null] =
-        (values ?? []) as Array<string | null>;
+      const [
+        progress = null,
+        processedOn = null,
+        finishedOn = null,
+        attemptsMade = null,
+        failedReason = null,
+        timestamp = null,
+      ] = (values ?? []) as Array<string | null>;
       const st = states.get(j)!;
-      if (processedOn === null && finishedOn === null && progress === null && attemptsMade === null) {
-        // The hash is gone (removed) or not written yet; give it a few ticks.
+      if (timestamp === null) {
+        // Every job hash has a timestamp: this one is gone (removed). A few ticks of grace.
         if (++st.missingTicks > 20) {
           const reason = 'The job no longer exists in Redis (it was removed); check `jcds status`.';
           outcomes.set(j, { job: j, state: 'failed', reason, code: undefined });
@@ -169,7 +193,12 @@ export async function followJobs(
       if (!outcome) continue;
       outcomes.set(j, outcome);
       if (outcome.state === 'completed') {
-        onEvent({ type: 'completed', job: j, result: outcome.result, durationMs: outcome.durationMs });
+        onEvent({
+          type: 'completed',
+          job: j,
+          result: outcome.result,
+          durationMs: outcome.durationMs,
+        });
       } else {
         onEvent({ type: 'failed', job: j, reason: outcome.reason ?? 'failed', code: outcome.code });
       }
@@ -184,7 +213,8 @@ export async function followJobs(
         if (idle.length > 0) options.onIdle(idle);
       }
     }
-    if (outcomes.size < jobs.length) await sleep(interval, undefined, { signal: options.signal }).catch(() => undefined);
+    if (outcomes.size < jobs.length)
+      await sleep(interval, undefined, { signal: options.signal }).catch(() => undefined);
   }
   return jobs.filter(j => outcomes.has(j)).map(j => outcomes.get(j)!);
 }
@@ -193,10 +223,12 @@ async function readOutcome(j: TrackedJob): Promise<FollowOutcome | undefined> {
   const state = await j.queue.getJobState(j.jobId);
   const job = await j.queue.getJob(j.jobId);
   if (!job) return undefined;
-  const durationMs = job.finishedOn && job.processedOn ? job.finishedOn - job.processedOn : undefined;
+  const durationMs =
+    job.finishedOn && job.processedOn ? job.finishedOn - job.processedOn : undefined;
   const since = (job.data as { startedAt?: unknown } | undefined)?.startedAt;
   const total = typeof since === 'number' && job.finishedOn ? job.finishedOn - since : durationMs;
-  if (state === 'completed') return { job: j, state: 'completed', result: job.returnvalue, durationMs: total };
+  if (state === 'completed')
+    return { job: j, state: 'completed', result: job.returnvalue, durationMs: total };
   if (state === 'failed') {
     const reason = job.failedReason || 'failed without a reason';
     return { job: j, state: 'failed', reason, code: reasonCode(reason), durationMs: total };

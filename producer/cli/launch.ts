@@ -33,7 +33,9 @@ export async function runChild(
   try {
     return await new Promise<number>((resolve, reject) => {
       child.once('error', reject);
-      child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 15) : 15)));
+      child.once('exit', (code, signal) =>
+        resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 15) : 15)),
+      );
     });
   } finally {
     stop();

@@ -43,7 +43,11 @@ export function buildProgram(ctx: CliContext): Command {
 }
 
 /** Runs `jcds` with `argv` (without node and the script path); resolves to the exit code. */
-export async function run(argv: string[], io: CliIo = processIo(), signal?: AbortSignal): Promise<number> {
+export async function run(
+  argv: string[],
+  io: CliIo = processIo(),
+  signal?: AbortSignal,
+): Promise<number> {
   const controller = new AbortController();
   signal?.addEventListener('abort', () => controller.abort(), { once: true });
   const ctx = createContext(io, controller.signal);

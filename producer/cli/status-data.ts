@@ -5,19 +5,11 @@
  */
 import { Queue, type Job, type JobType } from 'bullmq';
 import { AppError } from '../../shared/errors.ts';
-import { ALL_QUEUES, QUEUE_PREFIX, QUEUES } from '../../shared/queues/names.ts';
+import { ALL_QUEUES, COUNT_STATES, QUEUE_PREFIX, QUEUES } from '../../shared/queues/names.ts';
 import type { Producer } from '../producer.ts';
 import { reasonCode, normalizeProgress } from './follow.ts';
 
-export const COUNT_STATES = [
-  'waiting',
-  'prioritized',
-  'active',
-  'waiting-children',
-  'delayed',
-  'completed',
-  'failed',
-] as const;
+export { COUNT_STATES };
 
 export interface JobSummary {
   queue: string;
@@ -55,13 +47,18 @@ export interface PartSummary {
 export function statusQueues(producer: Producer): Record<string, Queue> {
   return {
     [QUEUES.upload]: producer.queues.upload,
-    [QUEUES.uploadPart]: new Queue(QUEUES.uploadPart, { connection: producer.connection, prefix: QUEUE_PREFIX }),
+    [QUEUES.uploadPart]: new Queue(QUEUES.uploadPart, {
+      connection: producer.connection,
+      prefix: QUEUE_PREFIX,
+    }),
     [QUEUES.download]: producer.queues.download,
     [QUEUES.sync]: producer.queues.sync,
   };
 }
 
-export async function queueCounts(queues: Record<string, Queue>): Promise<Record<string, Record<string, number>>> {
+export async function queueCounts(
+  queues: Record<string, Queue>,
+): Promise<Record<string, Record<string, number>>> {
   const out: Record<string, Record<string, number>> = {};
   for (const name of ALL_QUEUES) {
     out[name] = await queues[name]!.getJobCounts(...COUNT_STATES);
@@ -78,7 +75,8 @@ export function summarize(queue: string, job: Job, state: string, now = Date.now
   const p = normalizeProgress(job.progress, size ?? undefined);
   const result = obj(job.returnvalue);
   const resultSize = typeof result['size'] === 'number' ? result['size'] : undefined;
-  const startedAt = typeof data['startedAt'] === 'number' ? data['startedAt'] : (job.processedOn ?? null);
+  const startedAt =
+    typeof data['startedAt'] === 'number' ? data['startedAt'] : (job.processedOn ?? null);
   let speed: number | null = null;
   if (state === 'completed' && resultSize !== undefined && job.finishedOn && startedAt) {
     speed = (resultSize * 1000) / Math.max(1, job.finishedOn - startedAt);
@@ -98,7 +96,11 @@ export function summarize(queue: string, job: Job, state: string, now = Date.now
   }
   const error = state === 'failed' || job.failedReason ? job.failedReason || null : null;
   const label =
-    typeof data['fileName'] === 'string' ? data['fileName'] : typeof data['dir'] === 'string' ? data['dir'] : job.name;
+    typeof data['fileName'] === 'string'
+      ? data['fileName']
+      : typeof data['dir'] === 'string'
+        ? data['dir']
+        : job.name;
   return {
     queue,
     jobId: String(job.id),
@@ -129,7 +131,10 @@ export async function recentJobs(queues: Record<string, Queue>, limit = 20): Pro
       for (const job of jobs) if (job) out.push(summarize(name, job, state));
     }
   }
-  out.sort((a, b) => (b.finishedAt ?? b.startedAt ?? b.createdAt) - (a.finishedAt ?? a.startedAt ?? a.createdAt));
+  out.sort(
+    (a, b) =>
+      (b.finishedAt ?? b.startedAt ?? b.createdAt) - (a.finishedAt ?? a.startedAt ?? a.createdAt),
+  );
   return out.slice(0, limit);
 }
 
@@ -184,14 +189,21 @@ export async function partsOf(queues: Record<string, Queue>, job: Job): Promise<
       etag: typeof r['etag'] === 'string' ? r['etag'] : null,
     });
   }
-  const live = [...(deps.unprocessed ?? []), ...(deps.failed ?? []), ...Object.keys(deps.ignored ?? {})];
+  const live = [
+    ...(deps.unprocessed ?? []),
+    ...(deps.failed ?? []),
+    ...Object.keys(deps.ignored ?? {}),
+  ];
   const partQueue = queues[QUEUES.uploadPart]!;
   for (const key of live) {
     const s = base(key);
     const child = await partQueue.getJob(s.jobId);
     if (child) {
       s.state = await child.getState();
-      s.size = typeof obj(child.data)['length'] === 'number' ? (obj(child.data)['length'] as number) : null;
+      s.size =
+        typeof obj(child.data)['length'] === 'number'
+          ? (obj(child.data)['length'] as number)
+          : null;
       s.attemptsMade = child.attemptsMade;
       s.error = child.failedReason || null;
     } else s.state = (deps.failed ?? []).includes(key) ? 'failed' : 'removed';

@@ -53,10 +53,20 @@ function jsonView(io: CliIo): JobView {
           });
           break;
         case 'retrying':
-          emitJson(io, { event: 'retrying', ...ref, attemptsMade: e.attemptsMade, reason: e.reason });
+          emitJson(io, {
+            event: 'retrying',
+            ...ref,
+            attemptsMade: e.attemptsMade,
+            reason: e.reason,
+          });
           break;
         case 'completed':
-          emitJson(io, { event: 'completed', ...ref, durationMs: e.durationMs ?? null, result: e.result });
+          emitJson(io, {
+            event: 'completed',
+            ...ref,
+            durationMs: e.durationMs ?? null,
+            result: e.result,
+          });
           break;
         case 'failed':
           emitJson(io, { event: 'failed', ...ref, code: e.code ?? null, reason: e.reason });
@@ -70,9 +80,11 @@ function jsonView(io: CliIo): JobView {
 
 function finishedLine(e: FollowEvent): string | undefined {
   const name = `${e.job.label} [${e.job.queue.name} ${e.job.jobId}]`;
-  if (e.type === 'completed') return `✔ ${name}: ${describeResult(e.job.queue.name, e.result, e.durationMs)}`;
+  if (e.type === 'completed')
+    return `✔ ${name}: ${describeResult(e.job.queue.name, e.result, e.durationMs)}`;
   if (e.type === 'failed') return `✘ ${name}: ${e.reason}`;
-  if (e.type === 'retrying') return `↻ ${name}: attempt ${e.attemptsMade} failed, retrying: ${e.reason}`;
+  if (e.type === 'retrying')
+    return `↻ ${name}: attempt ${e.attemptsMade} failed, retrying: ${e.reason}`;
   return undefined;
 }
 
@@ -100,7 +112,9 @@ function lineView(io: CliIo): JobView {
       const bytes =
         d !== undefined ? ` ${amount(e.job, d)}${total ? ` of ${amount(e.job, total)}` : ''}` : '';
       const speed = e.speed && e.job.unit !== 'jobs' ? ` ${formatSpeed(e.speed)}` : '';
-      io.err(`… ${e.job.label}:${pct}${bytes}${speed}${e.progress.phase ? ` (${e.progress.phase})` : ''}\n`);
+      io.err(
+        `… ${e.job.label}:${pct}${bytes}${speed}${e.progress.phase ? ` (${e.progress.phase})` : ''}\n`,
+      );
     },
     note: text => io.err(`${text}\n`),
     close: () => undefined,
@@ -111,7 +125,8 @@ function barView(io: CliIo, jobs: TrackedJob[]): JobView {
   const multi = new MultiBar(
     {
       stream: io.barStream,
-      format: ' {label} |{bar}| {percentage}% {doneText}/{totalText} {speedText} ETA {eta_formatted}',
+      format:
+        ' {label} |{bar}| {percentage}% {doneText}/{totalText} {speedText} ETA {eta_formatted}',
       barsize: Math.max(10, Math.min(30, io.columns - 80)),
       hideCursor: true,
       clearOnComplete: false,
@@ -178,7 +193,7 @@ function barView(io: CliIo, jobs: TrackedJob[]): JobView {
         bar?.update(Math.min(e.progress.done, Math.max(1, total)), {
           doneText: amount(e.job, e.progress.done),
           totalText: amount(e.job, total),
-          speedText: `${e.job.unit === 'jobs' ? '' : formatSpeed(e.speed)}${e.progress.phase ? ` ${e.progress.phase}` : ''}`,
+          speedText: `${e.job.unit === 'jobs' || !e.speed ? '' : formatSpeed(e.speed)}${e.progress.phase ? ` ${e.progress.phase}` : ''}`,
         });
         if (e.job.unit !== 'jobs') overallDone.set(e.job, e.progress.done);
         updateOverall();

@@ -111,7 +111,9 @@ function report(
       jobs: outcomes.map(o => ({
         ...jobRef(o.job),
         state: o.state,
-        ...(o.state === 'completed' ? { result: o.result } : { code: o.code ?? null, reason: o.reason }),
+        ...(o.state === 'completed'
+          ? { result: o.result }
+          : { code: o.code ?? null, reason: o.reason }),
       })),
     });
     return;

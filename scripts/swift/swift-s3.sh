@@ -28,7 +28,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 USER_NAME=$(id -un)
 
 missing=""
-for cmd in swift-ring-builder memcached; do
+for cmd in memcached curl; do
   command -v "$cmd" >/dev/null || missing="$missing $cmd"
 done
 "$PY" -c 'import swift.common.middleware.s3api' 2>/dev/null || missing="$missing swift(python)"
@@ -47,21 +47,7 @@ name = Policy-0
 default = yes
 CONF
 
-for t in "object:$OBJECT_PORT" "container:$CONTAINER_PORT" "account:$ACCOUNT_PORT"; do
-  n=${t%%:*}
-  p=${t##*:}
-  if [ -f "$S/etc/$n.ring.gz" ]; then
-    # A ring built for other ports would send requests nowhere: refuse it loudly.
-    if ! swift-ring-builder "$S/etc/$n.builder" | grep -q "127.0.0.1:$p "; then
-      echo "swift-s3: $S/etc/$n.ring.gz was built for another port than $p; use a fresh SWIFT_DIR" >&2
-      exit 2
-    fi
-    continue
-  fi
-  swift-ring-builder "$S/etc/$n.builder" create 6 1 1 >/dev/null
-  swift-ring-builder "$S/etc/$n.builder" add "r1z1-127.0.0.1:$p/d1" 100 >/dev/null
-  swift-ring-builder "$S/etc/$n.builder" rebalance >/dev/null || true
-done
+"$PY" "$HERE/make-rings.py" "$S/etc" "object:$OBJECT_PORT" "container:$CONTAINER_PORT" "account:$ACCOUNT_PORT"
 
 for t in "object:$OBJECT_PORT" "container:$CONTAINER_PORT" "account:$ACCOUNT_PORT"; do
   n=${t%%:*}

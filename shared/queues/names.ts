@@ -23,3 +23,14 @@ export const ALL_QUEUES: QueueName[] = Object.values(QUEUES);
 export function uploadDedupId(fileName: string): string {
   return `upload:${fileName}`;
 }
+
+/** The job states worth counting (BullMQ v6 has no `paused` state). */
+export const COUNT_STATES = [
+  'waiting',
+  'prioritized',
+  'active',
+  'waiting-children',
+  'delayed',
+  'completed',
+  'failed',
+] as const;

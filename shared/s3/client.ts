@@ -30,6 +30,11 @@ export function createS3Client(settings: S3ClientSettings): S3Client {
     responseChecksumValidation: 'WHEN_REQUIRED',
     // Retries of our own (per part, with credential renewal) sit above the SDK's.
     maxAttempts: 2,
+    // No `Expect: 100-continue`: with our own agents the SDK writes the body without waiting
+    // for the 100, so a server that answers early (SlowDown, ExpiredToken) and closes races
+    // the upload and the client sees "write EPIPE" instead of the error, which is then
+    // neither renewed nor treated as throttling (test/integration/faults-services.test.ts F6).
+    expectContinueHeader: false,
     requestHandler: new NodeHttpHandler({
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
       httpsAgent: new Agent({ keepAlive: true, maxSockets }),

@@ -49,6 +49,8 @@ const program = new Command()
   .option('--bucket <name>', 'JCDS bucket name', DEFAULT_BUCKET)
   .option('--region <region>', 'JCDS region', DEFAULT_REGION)
   .option('--log-level <level>', 'pino level', process.env['LOG_LEVEL'] ?? 'info')
+  .option('--host <address>', 'address to listen on (0.0.0.0 in a container)', '127.0.0.1')
+  .option('--public-host <name>', 'host name clients use in the URLs handed out (default: --host)')
   .option('--exit-on-stdin-close', 'shut down when stdin closes (the test harness sets it)')
   .parse();
 
@@ -68,6 +70,8 @@ interface CliOptions {
   bucket: string;
   region: string;
   logLevel: string;
+  host: string;
+  publicHost?: string;
   exitOnStdinClose?: boolean;
 }
 
@@ -91,6 +95,8 @@ const sim = await startSimulator({
   password: opts.password,
   bucket: opts.bucket,
   region: opts.region,
+  host: opts.host,
+  ...(opts.publicHost === undefined ? {} : { publicHost: opts.publicHost }),
   logger,
 });
 

@@ -51,6 +51,10 @@ export interface SimulatorOptions {
   logger?: Logger;
   /** Faults in force from the start. */
   faults?: Faults;
+  /** Address to listen on. @defaultValue `127.0.0.1` (0.0.0.0 inside a container) */
+  host?: string;
+  /** Host name clients use in the URLs it hands out (jamfUrl, s3Endpoint, presigned URLs). */
+  publicHost?: string;
 }
 
 export interface Simulator {
@@ -73,10 +77,10 @@ export interface Simulator {
   restartS3(downMs?: number): Promise<void>;
 }
 
-function listen(server: Server, port: number): Promise<number> {
+function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve((server.address() as AddressInfo).port);
     });
@@ -135,8 +139,10 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const newS3Server = (): Server =>
     createS3Server({ store, credentials, faults, counters, region, logger: s3Logger });
   let s3Server = newS3Server();
-  const s3Port = await listen(s3Server, options.s3Port ?? 0);
-  const s3Endpoint = `http://127.0.0.1:${s3Port}`;
+  const host = options.host ?? '127.0.0.1';
+  const publicHost = options.publicHost ?? (host === '0.0.0.0' ? '127.0.0.1' : host);
+  const s3Port = await listen(s3Server, options.s3Port ?? 0, host);
+  const s3Endpoint = `http://${publicHost}:${s3Port}`;
 
   let restarting: Promise<void> = Promise.resolve();
   const restartS3 = (downMs = 0): Promise<void> => {
@@ -145,7 +151,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       await closeServer(s3Server);
       if (downMs > 0) await sleep(downMs);
       s3Server = newS3Server();
-      await listen(s3Server, s3Port);
+      await listen(s3Server, s3Port, host);
     });
     return restarting;
   };
@@ -170,12 +176,12 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   });
   let jamfPort: number;
   try {
-    jamfPort = await listen(jamfServer, options.port ?? 0);
+    jamfPort = await listen(jamfServer, options.port ?? 0, host);
   } catch (err) {
     await closeServer(s3Server);
     throw err;
   }
-  const jamfUrl = `http://127.0.0.1:${jamfPort}`;
+  const jamfUrl = `http://${publicHost}:${jamfPort}`;
   logger.info({ jamfUrl, s3Endpoint, dataDir: options.dataDir }, 'simulator listening');
 
   let closed: Promise<void> | undefined;

@@ -20,8 +20,8 @@ export async function runMonitor(argv: string[] = process.argv.slice(2)): Promis
     ({ values } = parseArgs({
       args: argv,
       options: {
-        port: { type: 'string', default: process.env['MONITOR_PORT'] ?? '3000' },
-        host: { type: 'string', default: process.env['MONITOR_HOST'] ?? '127.0.0.1' },
+        port: { type: 'string', default: '3000' },
+        host: { type: 'string', default: '127.0.0.1' },
         'read-only': { type: 'boolean', default: false },
       },
     }));
@@ -30,7 +30,10 @@ export async function runMonitor(argv: string[] = process.argv.slice(2)): Promis
   }
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    fail(`--port ${JSON.stringify(values.port)} is not a port: use a whole number from 0 to 65535.`, 2);
+    fail(
+      `--port ${JSON.stringify(values.port)} is not a port: use a whole number from 0 to 65535.`,
+      2,
+    );
   }
   let config;
   try {
@@ -55,15 +58,24 @@ export async function runMonitor(argv: string[] = process.argv.slice(2)): Promis
   } catch (err) {
     const code = errorCode(err);
     const addr = (err as NodeJS.ErrnoException).code;
-    if (addr === 'EADDRINUSE') fail(`port ${port} on ${values.host} is in use: pick another with --port.`, 2);
-    if (addr === 'EADDRNOTAVAIL') fail(`${values.host} is not an address of this machine: check --host.`, 2);
+    if (addr === 'EADDRINUSE')
+      fail(`port ${port} on ${values.host} is in use: pick another with --port.`, 2);
+    if (addr === 'EADDRNOTAVAIL')
+      fail(`${values.host} is not an address of this machine: check --host.`, 2);
     fail(`[${code ?? 'INTERNAL'}] ${describeError(err)}`, code === undefined ? 1 : 3);
   }
   logger.info(
-    { dashboard: handle.dashboardUrl, metrics: `${handle.url}/metrics`, auth: Boolean(config.monitorUser), readOnly: values['read-only'] },
+    {
+      dashboard: handle.dashboardUrl,
+      metrics: `${handle.url}/metrics`,
+      auth: Boolean(config.monitorUser),
+      readOnly: values['read-only'],
+    },
     'monitor listening',
   );
-  process.stderr.write(`Dashboard: ${handle.dashboardUrl}\nMetrics:   ${handle.url}/metrics\nHealth:    ${handle.url}/healthz\n`);
+  process.stderr.write(
+    `Dashboard: ${handle.dashboardUrl}\nMetrics:   ${handle.url}/metrics\nHealth:    ${handle.url}/healthz\n`,
+  );
   let stopping = false;
   const stop = (): void => {
     if (stopping) process.exit(1);

@@ -10,12 +10,13 @@
  *   jcds_job_failures_total{queue,code}           counter, same
  *   jcds_redis_up                                 gauge, 1 when Redis answered PING at this scrape
  *
- * One scrape reads the metrics hash once (memoised for a second) and the job counts once.
+ * One scrape pings Redis once, reads the metrics hash once and the job counts once.
  */
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { COUNT_STATES } from './states.ts';
+import { withTimeout } from './timeout.ts';
 import { DURATION_BUCKETS, readFleetMetrics, type FleetMetricsSnapshot } from '../metrics.ts';
 
 type DurationLabels = 'transport' | 'outcome';
@@ -28,7 +29,13 @@ class FleetHistogram extends Histogram<DurationLabels> {
   private readonly metricHelp: string;
 
   constructor(name: string, help: string, snapshot: () => Promise<FleetMetricsSnapshot>) {
-    super({ name, help, labelNames: ['transport', 'outcome'], buckets: DURATION_BUCKETS, registers: [] });
+    super({
+      name,
+      help,
+      labelNames: ['transport', 'outcome'],
+      buckets: DURATION_BUCKETS,
+      registers: [],
+    });
     this.snapshot = snapshot;
     this.metricName = name;
     this.metricHelp = help;
@@ -36,15 +43,27 @@ class FleetHistogram extends Histogram<DurationLabels> {
 
   async getForPromString(): Promise<HistogramData> {
     const snap = await this.snapshot();
-    const values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> = [];
+    const values: Array<{
+      labels: Record<string, string | number>;
+      value: number;
+      metricName: string;
+    }> = [];
     for (const s of snap.uploadDuration) {
       const labels = { transport: s.transport, outcome: s.outcome };
       let cumulative = 0;
       for (const bound of DURATION_BUCKETS) {
         cumulative += s.buckets[String(bound)] ?? 0;
-        values.push({ labels: { ...labels, le: bound }, value: cumulative, metricName: `${this.metricName}_bucket` });
+        values.push({
+          labels: { ...labels, le: bound },
+          value: cumulative,
+          metricName: `${this.metricName}_bucket`,
+        });
       }
-      values.push({ labels: { ...labels, le: '+Inf' }, value: s.count, metricName: `${this.metricName}_bucket` });
+      values.push({
+        labels: { ...labels, le: '+Inf' },
+        value: s.count,
+        metricName: `${this.metricName}_bucket`,
+      });
       values.push({ labels, value: s.sum, metricName: `${this.metricName}_sum` });
       values.push({ labels, value: s.count, metricName: `${this.metricName}_count` });
     }
@@ -74,16 +93,28 @@ const EMPTY: FleetMetricsSnapshot = Object.freeze({
   uploadDuration: [],
 });
 
-export function createRegistry(redis: Redis, queues: Queue[]): Registry {
+export interface Exporter {
+  registry: Registry;
+  contentType: string;
+  /** One scrape: Redis is read afresh (once per kind of data), never from a previous one. */
+  metrics(): Promise<string>;
+}
+
+export function createExporter(redis: Redis, queues: Queue[]): Exporter {
   const registry = new Registry();
-  let cached: { at: number; value: Promise<FleetMetricsSnapshot> } | undefined;
+  let cached: Promise<FleetMetricsSnapshot> | undefined;
+  let ping: Promise<boolean> | undefined;
+  const isUp = (): Promise<boolean> => {
+    ping ??= withTimeout(redis.ping(), 2_000).then(
+      () => true,
+      () => false,
+    );
+    return ping;
+  };
   // One HGETALL per scrape; while Redis is away the fleet metrics are absent (not zero).
   const snapshot = (): Promise<FleetMetricsSnapshot> => {
-    if (!cached || Date.now() - cached.at > 1_000) {
-      const value = readFleetMetrics(redis).catch(() => EMPTY);
-      cached = { at: Date.now(), value };
-    }
-    return cached.value;
+    cached ??= withTimeout(readFleetMetrics(redis), 3_000).catch(() => EMPTY);
+    return cached;
   };
 
   new Gauge({
@@ -91,12 +122,7 @@ export function createRegistry(redis: Redis, queues: Queue[]): Registry {
     help: '1 when the monitor could reach Redis at this scrape',
     registers: [registry],
     async collect() {
-      this.set(
-        await redis.ping().then(
-          () => 1,
-          () => 0,
-        ),
-      );
+      this.set((await isUp()) ? 1 : 0);
     },
   });
   new Gauge({
@@ -106,8 +132,12 @@ export function createRegistry(redis: Redis, queues: Queue[]): Registry {
     registers: [registry],
     async collect() {
       this.reset();
+      // The queues' connection queues commands while Redis is away; do not hang the scrape.
+      if (!(await isUp())) return;
       for (const q of queues) {
-        const counts = await q.getJobCounts(...COUNT_STATES).catch(() => undefined);
+        const counts = await withTimeout(q.getJobCounts(...COUNT_STATES), 3_000).catch(
+          () => undefined,
+        );
         if (!counts) return; // Redis is away: jcds_redis_up says so, the rest is absent.
         for (const state of COUNT_STATES) this.set({ queue: q.name, state }, counts[state] ?? 0);
       }
@@ -125,9 +155,21 @@ export function createRegistry(redis: Redis, queues: Queue[]): Registry {
       },
     });
   };
-  simple('jcds_bytes_uploaded_total', 'Bytes stored in JCDS by the fleet (parts and whole files)', s => s.bytesUploaded);
-  simple('jcds_bytes_downloaded_total', 'Bytes fetched from JCDS by the fleet', s => s.bytesDownloaded);
-  simple('jcds_credential_renewals_total', 'JCDS temporary S3 credential renewals', s => s.credentialRenewals);
+  simple(
+    'jcds_bytes_uploaded_total',
+    'Bytes stored in JCDS by the fleet (parts and whole files)',
+    s => s.bytesUploaded,
+  );
+  simple(
+    'jcds_bytes_downloaded_total',
+    'Bytes fetched from JCDS by the fleet',
+    s => s.bytesDownloaded,
+  );
+  simple(
+    'jcds_credential_renewals_total',
+    'JCDS temporary S3 credential renewals',
+    s => s.credentialRenewals,
+  );
   new Counter({
     name: 'jcds_job_retries_total',
     help: 'Job attempts that failed and will be retried, per queue',
@@ -150,10 +192,25 @@ export function createRegistry(redis: Redis, queues: Queue[]): Registry {
       for (const f of s.failures) this.inc({ queue: f.queue, code: f.code }, f.count);
     },
   });
-  registry.registerMetric(new FleetHistogram(
+  registry.registerMetric(
+    new FleetHistogram(
       'jcds_upload_duration_seconds',
       'Time from the start of an upload to its verified end, seconds',
       snapshot,
-    ));
-  return registry;
+    ),
+  );
+  let scrape = Promise.resolve('');
+  return {
+    registry,
+    contentType: registry.contentType,
+    // Scrapes run one after the other, each with fresh data.
+    metrics: () =>
+      (scrape = scrape
+        .catch(() => '')
+        .then(() => {
+          ping = undefined;
+          cached = undefined;
+          return registry.metrics();
+        })),
+  };
 }

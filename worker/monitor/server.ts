@@ -23,10 +23,23 @@ import type { Logger } from '../../shared/logger.ts';
 import { connectProducer, describeRedisUrl, redisOptions } from '../../shared/queues/connection.ts';
 import { ALL_QUEUES, QUEUE_PREFIX, QUEUES } from '../../shared/queues/names.ts';
 import { assertSafeBinding, basicAuth, type MonitorCredentials } from './auth.ts';
-import { createRegistry } from './prometheus.ts';
+import { createExporter } from './prometheus.ts';
 import { redact } from './redact.ts';
+import { withTimeout } from './timeout.ts';
 
 export const DASHBOARD_PATH = '/queues';
+
+const CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "font-src 'self' data:",
+  "connect-src 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'self'",
+  "form-action 'self'",
+].join('; ');
 
 export interface MonitorOptions {
   redisUrl: string;
@@ -109,12 +122,18 @@ export async function startMonitor(options: MonitorOptions): Promise<MonitorHand
       },
     },
   });
-  const registry = createRegistry(probeRedis, queues);
+  const exporter = createExporter(probeRedis, queues);
 
   const app = express();
   app.disable('x-powered-by');
   app.use((_req, res, next) => {
-    res.set('X-Frame-Options', 'DENY').set('Referrer-Policy', 'no-referrer').set('X-Content-Type-Options', 'nosniff');
+    res
+      .set('X-Frame-Options', 'DENY')
+      .set('Referrer-Policy', 'no-referrer')
+      .set('X-Content-Type-Options', 'nosniff')
+      // Everything from this origin only: no third-party requests (the UI template links a
+      // web font; it falls back to local fonts), no framing.
+      .set('Content-Security-Policy', CSP);
     next();
   });
   app.get('/healthz', async (_req, res) => {
@@ -132,10 +151,13 @@ export async function startMonitor(options: MonitorOptions): Promise<MonitorHand
   if (options.credentials) app.use(basicAuth(options.credentials));
   app.get('/metrics', async (_req, res) => {
     try {
-      const text = await registry.metrics();
-      res.set('Content-Type', registry.contentType).send(text);
+      const text = await exporter.metrics();
+      res.set('Content-Type', exporter.contentType).send(text);
     } catch (err) {
-      res.status(503).type('text/plain').send(`# metrics unavailable: ${describeError(err)}\n`);
+      res
+        .status(503)
+        .type('text/plain')
+        .send(`# metrics unavailable: ${describeError(err)}\n`);
     }
   });
   app.get('/', (_req, res) => res.redirect(302, `${DASHBOARD_PATH}/`));
@@ -163,20 +185,4 @@ export async function startMonitor(options: MonitorOptions): Promise<MonitorHand
         probeRedis.disconnect();
       })()),
   };
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    p.then(
-      v => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      e => {
-        clearTimeout(t);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
 }

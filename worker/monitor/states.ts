@@ -1,10 +1,2 @@
-/** The job states the monitor counts (BullMQ v6 has no `paused` state). */
-export const COUNT_STATES = [
-  'waiting',
-  'prioritized',
-  'active',
-  'waiting-children',
-  'delayed',
-  'completed',
-  'failed',
-] as const;
+/** The job states the monitor counts: one list for the CLI and the monitor. */
+export { COUNT_STATES } from '../../shared/queues/names.ts';

@@ -65,7 +65,11 @@ export function registerLs(program: Command, ctx: CliContext): void {
     .option('--json', 'print one JSON object per file, then a summary, on stdout')
     .action(async (opts: { json?: boolean }) => {
       const config = ctx.config({ requireJamf: true });
-      const client = new JamfClient({ baseUrl: config.jamfUrl!, auth: config.jamfAuth!, retries: 2 });
+      const client = new JamfClient({
+        baseUrl: config.jamfUrl!,
+        auth: config.jamfAuth!,
+        retries: 2,
+      });
       let files: JcdsFile[] | undefined;
       let packages: JamfPackage[];
       try {

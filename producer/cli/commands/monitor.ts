@@ -12,11 +12,21 @@ export function registerMonitor(program: Command, ctx: CliContext): void {
     .command('monitor')
     .description('serve the dashboard (Bull Board), /healthz and /metrics')
     .option('--port <n>', 'TCP port (0: any free port)', intArg(0, 65_535), 3000)
-    .option('--host <host>', 'address to listen on; non-loopback needs MONITOR_USER/MONITOR_PASSWORD', '127.0.0.1')
+    .option(
+      '--host <host>',
+      'address to listen on; non-loopback needs MONITOR_USER/MONITOR_PASSWORD',
+      '127.0.0.1',
+    )
     .option('--read-only', 'no retry, remove, clean, pause or other changes from the dashboard')
     .action(async (opts: { port: number; host: string; readOnly?: boolean }) => {
       ctx.config();
-      const args = ['--port', String(opts.port), '--host', opts.host, ...(opts.readOnly ? ['--read-only'] : [])];
+      const args = [
+        '--port',
+        String(opts.port),
+        '--host',
+        opts.host,
+        ...(opts.readOnly ? ['--read-only'] : []),
+      ];
       ctx.exitCode = await runChild('worker/monitor/main.ts', args, ctx.io.env);
     });
 }

@@ -17,13 +17,21 @@ export function registerSchedule(program: Command, ctx: CliContext): void {
   const schedule = program.command('schedule').description('recurring syncs (cron)');
   schedule
     .command('add')
-    .description('add or replace a recurring sync: schedule add NAME --cron "0 2 * * *" sync up DIR')
+    .description(
+      'add or replace a recurring sync: schedule add NAME --cron "0 2 * * *" sync up DIR',
+    )
     .argument('<name>', 'a name for the schedule, e.g. nightly-up (letters, digits, ".", "_", "-")')
     .addArgument(new Argument('<action>', 'what to run').choices(['sync']))
     .addArgument(new Argument('<direction>', 'up or down').choices(['up', 'down']))
     .argument('<dir>', 'the folder (every worker must see it at the same path)')
-    .requiredOption('--cron <pattern>', 'cron: minute hour day month weekday (6 fields: seconds first)')
-    .option('--tz <zone>', "IANA time zone of the pattern, e.g. UTC or Europe/Paris (default: the worker's)")
+    .requiredOption(
+      '--cron <pattern>',
+      'cron: minute hour day month weekday (6 fields: seconds first)',
+    )
+    .option(
+      '--tz <zone>',
+      "IANA time zone of the pattern, e.g. UTC or Europe/Paris (default: the worker's)",
+    )
     .option('--json', 'print the schedule as JSON on stdout')
     .action(
       async (

@@ -103,7 +103,8 @@ async function oneJob(
     return;
   }
   const { io } = ctx;
-  if (others.length > 0) io.err(`(the same id also exists as ${others.join(', ')}; use QUEUE:ID to pick one)\n`);
+  if (others.length > 0)
+    io.err(`(the same id also exists as ${others.join(', ')}; use QUEUE:ID to pick one)\n`);
   const rows: Array<[string, string]> = [
     ['job', `${queue}:${summary.jobId} (${summary.name})`],
     ['name', summary.label],
@@ -116,7 +117,8 @@ async function oneJob(
     ['started', formatTime(summary.startedAt ?? undefined)],
     ['finished', formatTime(summary.finishedAt ?? undefined)],
   ];
-  if (summary.startedAt && summary.finishedAt) rows.push(['took', formatDuration(summary.finishedAt - summary.startedAt)]);
+  if (summary.startedAt && summary.finishedAt)
+    rows.push(['took', formatDuration(summary.finishedAt - summary.startedAt)]);
   if (summary.error) rows.push(['error', summary.error]);
   if (summary.result) rows.push(['result', JSON.stringify(summary.result)]);
   for (const [k, v] of rows) io.err(`${k.padEnd(9)} ${v}\n`);

@@ -29,8 +29,9 @@ export function registerSync(program: Command, ctx: CliContext): void {
     .option('--wait', 'follow the sync until it and the jobs it started end')
     .option('--json', 'print NDJSON on stdout')
     .addOption(
-      new Option('--if-exists <policy>', 'sync up: a new file whose name Jamf already has')
-        .choices(['skip', 'replace', 'fail']),
+      new Option('--if-exists <policy>', 'sync up: a new file whose name Jamf already has').choices(
+        ['skip', 'replace', 'fail'],
+      ),
     )
     .option('--category <name>', 'sync up: the Jamf Pro category of new packages')
     .action(async (direction: SyncDirection, dir: string, opts: SyncOptions) => {

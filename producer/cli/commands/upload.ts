@@ -33,7 +33,11 @@ export function registerUpload(program: Command, ctx: CliContext): void {
     )
     .option('--category <name>', 'the Jamf Pro category of the packages (must exist)')
     .option('--priority <n>', 'queue priority: 1 is served first', intArg(1, 2_097_152))
-    .option('--package-priority <n>', 'the Jamf Pro install priority of the packages', intArg(1, 20))
+    .option(
+      '--package-priority <n>',
+      'the Jamf Pro install priority of the packages',
+      intArg(1, 20),
+    )
     .action(async (files: string[], opts: UploadOptions) => {
       ctx.config();
       await checkAll(files);

@@ -6,14 +6,22 @@ import { runChild } from '../launch.ts';
 export function registerWorker(program: Command, ctx: CliContext): void {
   program
     .command('worker')
-    .description('run a worker process (needs the Jamf variables and JCDS_FLEET_SECRET); Ctrl-C drains it')
-    .option('--concurrency <n>', 'upload, download and sync jobs at once (default JCDS_WORKER_CONCURRENCY or 4)', intArg(1, 1000))
+    .description(
+      'run a worker process (needs the Jamf variables and JCDS_FLEET_SECRET); Ctrl-C drains it',
+    )
+    .option(
+      '--concurrency <n>',
+      'upload, download and sync jobs at once (default JCDS_WORKER_CONCURRENCY or 4)',
+      intArg(1, 1000),
+    )
     .action(async (opts: { concurrency?: number }) => {
       // Fail here with the usual advice rather than in the child.
       ctx.config({ requireJamf: true });
       const env = {
         ...ctx.io.env,
-        ...(opts.concurrency !== undefined ? { JCDS_WORKER_CONCURRENCY: String(opts.concurrency) } : {}),
+        ...(opts.concurrency !== undefined
+          ? { JCDS_WORKER_CONCURRENCY: String(opts.concurrency) }
+          : {}),
       };
       ctx.exitCode = await runChild('worker/main.ts', [], env);
     });

@@ -1,0 +1,48 @@
+# syntax=docker/dockerfile:1
+# jcds-fleet images. No build step: Node 24 runs the TypeScript sources directly (type
+# stripping), so an image is the sources plus node_modules.
+#
+#   target runtime    (default) the worker, the monitor and the `jcds` command line;
+#                     production dependencies only
+#   target simulator  the Jamf Pro + JCDS simulator (a test double: never in production)
+#
+#   docker build -t jcds-fleet .                       # runtime
+#   docker build -t jcds-fleet-sim --target simulator .
+
+ARG NODE_IMAGE=node:24-slim
+
+FROM ${NODE_IMAGE} AS prod-deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+FROM ${NODE_IMAGE} AS all-deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+
+FROM ${NODE_IMAGE} AS simulator
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=all-deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY shared ./shared
+COPY test/sim ./test/sim
+RUN mkdir -p /data && chown node:node /data
+USER node
+EXPOSE 9000 9001
+CMD ["node", "test/sim/main.ts", "--port", "9000", "--s3-port", "9001", "--data-dir", "/data"]
+
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=prod-deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY bin ./bin
+COPY shared ./shared
+COPY producer ./producer
+COPY worker ./worker
+RUN mkdir -p /packages && chown node:node /packages
+USER node
+# The worker by default; the monitor and the CLI override the command (docker-compose.yml).
+CMD ["node", "worker/main.ts"]

@@ -1,0 +1,295 @@
+/**
+ * The monitor in a real browser: headless Chromium (Debian's `chromium` package) driven by
+ * playwright-core, against a monitor process serving a fleet that has just published a
+ * multipart upload. Also checks, over plain HTTP, that nothing is served without the
+ * MONITOR_* credentials except /healthz, that job data is redacted, /metrics, read-only
+ * mode and /healthz with Redis down.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Producer } from '../../producer/producer.ts';
+import { MiB } from '../../shared/units.ts';
+import { ROOT, makeFile, startFleet, waitForJob, type Fleet } from '../helpers/fleet.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const USER = 'ops';
+const PASSWORD = 'correct horse battery staple';
+const ARTIFACTS = join(ROOT, 'artifacts');
+
+interface Monitor {
+  proc: ChildProcess;
+  url: string;
+  dashboard: string;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+async function startMonitor(env: Record<string, string>, args: string[] = []): Promise<Monitor> {
+  const proc = spawn(
+    process.execPath,
+    [join(ROOT, 'worker/monitor/main.ts'), '--port', '0', ...args],
+    {
+      cwd: ROOT,
+      env: { PATH: process.env['PATH'] ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  proc.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+  proc.stderr?.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = new Promise<void>(resolve => proc.once('exit', () => resolve()));
+  const deadline = Date.now() + 20_000;
+  let m: RegExpExecArray | null;
+  while (!(m = /Dashboard: (http:\/\/\S+)/.exec(out))) {
+    if (proc.exitCode !== null) throw new Error(`monitor exited (${proc.exitCode}):\n${out}`);
+    if (Date.now() > deadline) throw new Error(`monitor did not start:\n${out}`);
+    await new Promise(r => setTimeout(r, 50));
+  }
+  const dashboard = m[1]!;
+  return {
+    proc,
+    dashboard,
+    url: dashboard.replace(/\/queues\/$/, ''),
+    output: () => out,
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+const basic = (user: string, password: string): Record<string, string> => ({
+  Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+});
+const AUTH = basic(USER, PASSWORD);
+
+let fleet: Fleet;
+let monitor: Monitor;
+let readOnly: Monitor;
+let browser: BrowserContext | undefined;
+let profileDir = '';
+let uploadJobId = '';
+const SECRET_JOB_ID = 'redaction-probe';
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `${CHROMIUM} is missing: the monitor browser test needs Debian's chromium. Install it with \`apt-get install -y chromium\` (run \`apt-get update\` first if needed).`,
+    );
+  }
+  fleet = await startFleet({
+    env: { JCDS_PART_SIZE: '8MiB', JCDS_SPLIT_THRESHOLD: '16MiB', JCDS_TRANSPORT: 's3' },
+  });
+  await fleet.startWorker();
+  const producer = await Producer.connect({ redisUrl: fleet.redis.url });
+  try {
+    const f = await makeFile(fleet.dir, 'Browser Suite.pkg', 20 * MiB);
+    uploadJobId = (await producer.upload({ path: f.path })).jobId;
+    const job = await waitForJob(fleet.queue('upload'), uploadJobId);
+    expect(job.failedReason).toBeUndefined();
+  } finally {
+    await producer.close();
+  }
+  // A job whose data carries things that look like secrets (the product never puts any
+  // there); delayed an hour so no worker touches it during the test.
+  await fleet.queue('download').add(
+    'download',
+    {
+      fileName: 'Probe.pkg',
+      dest: '/tmp/Probe.pkg',
+      password: 'hunter2-probe-secret',
+      note: 'Authorization: Bearer abcdefghijklmnopqrstuvwxyz0123',
+    },
+    { jobId: SECRET_JOB_ID, delay: 3_600_000 },
+  );
+  monitor = await startMonitor({ ...fleet.env, MONITOR_USER: USER, MONITOR_PASSWORD: PASSWORD });
+  readOnly = await startMonitor(fleet.env, ['--read-only']);
+});
+
+afterAll(async () => {
+  await browser?.close().catch(() => undefined);
+  if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+  await monitor?.stop();
+  await readOnly?.stop();
+  await fleet?.close();
+});
+
+describe('monitor access control', () => {
+  it('serves nothing but /healthz without credentials (dashboard, static assets, API, metrics)', async () => {
+    const health = await fetch(`${monitor.url}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok', redis: 'up' });
+
+    const page = await fetch(monitor.dashboard, { headers: AUTH });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    const asset = /(?:src|href)="((?:[^"]*\/)?static\/[^"]+\.(?:js|css))"/.exec(html)?.[1];
+    expect(asset, 'the dashboard page references a static asset').toBeDefined();
+    const assetUrl = new URL(asset!, monitor.dashboard).toString();
+    expect((await fetch(assetUrl, { headers: AUTH })).status).toBe(200);
+
+    for (const path of [
+      '/',
+      '/queues/',
+      '/queues/queue/upload',
+      '/queues/api/queues',
+      '/metrics',
+    ]) {
+      const res = await fetch(`${monitor.url}${path}`, { redirect: 'manual' });
+      expect(res.status, path).toBe(401);
+      expect(res.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
+    }
+    expect((await fetch(assetUrl)).status).toBe(401);
+    const wrong = await fetch(monitor.dashboard, { headers: basic(USER, 'wrong password') });
+    expect(wrong.status).toBe(401);
+    const wrongUser = await fetch(monitor.dashboard, { headers: basic('root', PASSWORD) });
+    expect(wrongUser.status).toBe(401);
+  });
+
+  it('redacts secret-looking job data in the API the dashboard uses', async () => {
+    const res = await fetch(`${monitor.dashboard}api/queues/download/${SECRET_JOB_ID}`, {
+      headers: AUTH,
+    });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toContain('Probe.pkg');
+    expect(text).toContain('[REDACTED]');
+    expect(text).not.toContain('hunter2-probe-secret');
+    expect(text).not.toContain('abcdefghijklmnopqrstuvwxyz0123');
+  });
+
+  it('read-only mode: views work, every write answers 405', async () => {
+    const list = await fetch(`${readOnly.dashboard}api/queues`);
+    expect(list.status).toBe(200);
+    const retry = await fetch(`${readOnly.dashboard}api/queues/upload/retry/failed`, {
+      method: 'PUT',
+    });
+    expect(retry.status).toBe(405);
+    const clean = await fetch(`${readOnly.dashboard}api/queues/download/${SECRET_JOB_ID}/clean`, {
+      method: 'PUT',
+    });
+    expect(clean.status).toBe(405);
+    expect(await fleet.queue('download').getJob(SECRET_JOB_ID)).toBeDefined();
+  });
+});
+
+describe('monitor in Chromium', () => {
+  it('logs in with Basic auth, shows every queue and the upload with its part children; screenshot', async () => {
+    profileDir = mkdtempSync(join(tmpdir(), 'jcds-chromium-'));
+    browser = await chromium.launchPersistentContext(profileDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+      httpCredentials: { username: USER, password: PASSWORD },
+      viewport: { width: 1400, height: 1000 },
+    });
+    // Loopback only: anything else the page asks for (a web font) is refused.
+    const external: string[] = [];
+    await browser.route(/^(?!https?:\/\/127\.0\.0\.1[:/])[a-z]+:/, async route => {
+      external.push(route.request().url());
+      await route.abort();
+    });
+    const page = browser.pages()[0] ?? (await browser.newPage());
+
+    const home = await page.goto(monitor.url);
+    expect(home?.status()).toBe(200);
+    for (const q of ['upload', 'upload-part', 'download', 'sync']) {
+      await expect
+        .poll(() => page.getByRole('link', { name: q, exact: true }).count(), { timeout: 15_000 })
+        .toBeGreaterThan(0);
+    }
+
+    await page.goto(`${monitor.dashboard}queue/upload?status=completed`);
+    await expect
+      .poll(() => page.locator('body').innerText(), { timeout: 15_000 })
+      .toContain('Browser Suite.pkg');
+
+    await page.goto(`${monitor.dashboard}queue/upload/${uploadJobId}`);
+    await expect.poll(() => page.getByText('Job flow').count(), { timeout: 15_000 }).toBe(1);
+    for (const child of ['p1', 'p2', 'p3', 'hash']) {
+      await expect
+        .poll(() => page.getByText(`${uploadJobId}-${child}`, { exact: true }).count(), {
+          timeout: 15_000,
+        })
+        .toBeGreaterThan(0);
+    }
+    const body = await page.locator('body').innerText();
+    expect(body).toContain('4 done');
+    expect(body).toContain('upload-part');
+    // The monitor's Content-Security-Policy keeps the page from asking any other origin.
+    expect(external).toEqual([]);
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const shot = join(ARTIFACTS, 'monitor-upload-flow.png');
+    rmSync(shot, { force: true });
+    await page.screenshot({ path: shot, fullPage: true });
+    expect(existsSync(shot)).toBe(true);
+    const png = readFileSync(shot);
+    expect(png.subarray(0, 8)).toEqual(
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    );
+    expect(png.length).toBeGreaterThan(10_000);
+
+    // The job page of the probe shows the redacted data, never the secret.
+    await page.goto(`${monitor.dashboard}queue/download/${SECRET_JOB_ID}`);
+    await expect
+      .poll(() => page.locator('body').innerText(), { timeout: 15_000 })
+      .toContain('[REDACTED]');
+    expect(await page.content()).not.toContain('hunter2-probe-secret');
+  });
+});
+
+describe('metrics and health', () => {
+  it("/metrics exports job counts and the workers' counters from Redis", async () => {
+    const res = await fetch(`${monitor.url}/metrics`, { headers: AUTH });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await res.text();
+    expect(text).toContain('jcds_redis_up 1');
+    expect(text).toMatch(/^jcds_jobs\{queue="upload",state="completed"\} 1$/m);
+    expect(text).toMatch(/^jcds_jobs\{queue="upload-part",state="completed"\} 4$/m);
+    expect(text).toMatch(/^jcds_jobs\{queue="download",state="delayed"\} 1$/m);
+    const uploaded = Number(/^jcds_bytes_uploaded_total (\d+)$/m.exec(text)?.[1]);
+    expect(uploaded).toBeGreaterThanOrEqual(20 * MiB);
+    expect(text).toMatch(
+      /^jcds_upload_duration_seconds_count\{transport="s3",outcome="created"\} 1$/m,
+    );
+    expect(text).toMatch(
+      /^jcds_upload_duration_seconds_bucket\{transport="s3",outcome="created",le="\+Inf"\} 1$/m,
+    );
+    expect(text).toContain('# TYPE jcds_credential_renewals_total counter');
+    expect(text).toContain('# TYPE jcds_job_failures_total counter');
+  });
+
+  it('/healthz answers 503 naming Redis when it is down; /metrics says jcds_redis_up 0', async () => {
+    await fleet.redis.kill('SIGKILL');
+    try {
+      const res = await fetch(`${monitor.url}/healthz`);
+      expect(res.status).toBe(503);
+      const body = (await res.json()) as Record<string, string>;
+      expect(body['status']).toBe('error');
+      expect(body['error']).toContain(`redis://127.0.0.1:${fleet.redis.port}`);
+      const metrics = await fetch(`${monitor.url}/metrics`, { headers: AUTH });
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toContain('jcds_redis_up 0');
+    } finally {
+      await fleet.redis.start();
+    }
+    await expect
+      .poll(async () => (await fetch(`${monitor.url}/healthz`)).status, { timeout: 20_000 })
+      .toBe(200);
+  });
+});
