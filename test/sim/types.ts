@@ -52,14 +52,21 @@ export interface ObjectStore {
   /** A readable stream of [start, end] inclusive (the whole object when omitted). */
   read(bucket: string, key: string, range?: { start: number; end: number }): NodeJS.ReadableStream;
   /** Writes a whole object from a stream (PutObject, or the Jamf package upload endpoint). */
-  put(bucket: string, key: string, body: NodeJS.ReadableStream, contentType?: string): Promise<StoredObjectInfo>;
+  put(
+    bucket: string,
+    key: string,
+    body: NodeJS.ReadableStream,
+    contentType?: string,
+  ): Promise<StoredObjectInfo>;
   delete(bucket: string, key: string): Promise<boolean>;
   /** Whole-object hashes; computed once per stored version and cached. */
   hashes(bucket: string, key: string): Promise<ObjectHashes | undefined>;
   /** Fault switch: flips bytes of the stored object (its cached hashes stay the old ones). */
   corrupt(bucket: string, key: string): Promise<void>;
   /** Open multipart uploads (for tests asserting that none is left behind). */
-  listMultipartUploads(bucket: string): Promise<Array<{ key: string; uploadId: string; initiated: Date }>>;
+  listMultipartUploads(
+    bucket: string,
+  ): Promise<Array<{ key: string; uploadId: string; initiated: Date }>>;
 }
 
 /** Switchable faults for tests. Every field optional; an empty object means no faults. */
