@@ -28,7 +28,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 USER_NAME=$(id -un)
 
 missing=""
-for cmd in memcached curl; do
+for cmd in memcached; do
   command -v "$cmd" >/dev/null || missing="$missing $cmd"
 done
 "$PY" -c 'import swift.common.middleware.s3api' 2>/dev/null || missing="$missing swift(python)"
@@ -117,9 +117,11 @@ CONF
 
 pids=()
 waiter=""
+watchdog=""
 stop() {
   trap - TERM INT EXIT
   [ -n "$waiter" ] && kill -TERM "$waiter" 2>/dev/null
+  [ -n "$watchdog" ] && kill -TERM "$watchdog" 2>/dev/null
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   # Each Swift server forks one worker; SIGTERM to the parent stops both. Give them a
   # moment, then make sure.
@@ -147,8 +149,36 @@ for k in object container account proxy; do
   echo $! >"$S/run/$k.pid"
 done
 
+# If this script is killed outright (SIGKILL: no trap runs), a watchdog still stops the
+# servers instead of leaving them to init.
+(
+  trap - TERM INT EXIT
+  while kill -0 $$ 2>/dev/null; do sleep 1; done
+  kill -TERM "${pids[@]}" 2>/dev/null
+) </dev/null >/dev/null 2>&1 &
+watchdog=$!
+
 deadline=$((SECONDS + ${SWIFT_READY_TIMEOUT:-30}))
-until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PROXY_PORT/healthcheck")" = 200 ]; do
+# The proxy's healthcheck, over bash's /dev/tcp (no curl needed on a minimal machine).
+healthy() {
+  local status=""
+  { exec 4<>"/dev/tcp/127.0.0.1/$PROXY_PORT"; } 2>/dev/null || return 1
+  printf 'GET /healthcheck HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&4
+  read -r -t 2 _ status _ <&4 || true
+  exec 4<&-
+  [ "$status" = 200 ]
+}
+# A TCP connect to a port (the storage servers and memcached answer the proxy only once
+# they listen; the healthcheck alone does not wait for them).
+listening() {
+  { exec 5<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+  exec 5<&-
+}
+ready() {
+  healthy && listening "$OBJECT_PORT" && listening "$CONTAINER_PORT" &&
+    listening "$ACCOUNT_PORT" && listening "$MEMCACHED_PORT"
+}
+until ready; do
   for pid in "${pids[@]}"; do
     if ! kill -0 "$pid" 2>/dev/null; then
       echo "swift-s3: a server exited at start; logs:" >&2

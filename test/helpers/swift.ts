@@ -5,7 +5,7 @@
  * nothing outlives the test process. A missing Swift fails loudly with the install command.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './redis.ts';
@@ -22,7 +22,7 @@ export interface SwiftS3 {
   accessKeyId: string;
   secretAccessKey: string;
   dir: string;
-  /** Server logs (the proxy's and the script's own output). */
+  /** The launcher's output and the last lines of each server's log. */
   logs(): string;
   stop(): Promise<void>;
 }
@@ -102,7 +102,21 @@ export async function startSwift(options: { readyTimeoutMs?: number } = {}): Pro
     accessKeyId: 'test:tester',
     secretAccessKey: 'testing',
     dir,
-    logs: () => out,
+    logs: () => {
+      let files;
+      try {
+        files = readdirSync(join(dir, 'log'), { withFileTypes: true }).filter(f => f.isFile());
+      } catch {
+        return out; // stopped: the folder is gone
+      }
+      const tails = files.map(f => {
+        const lines = readFileSync(join(dir, 'log', f.name), 'utf8')
+          .trimEnd()
+          .split('\n');
+        return `--- ${f.name}\n${lines.slice(-20).join('\n')}`;
+      });
+      return [out, ...tails].join('\n');
+    },
     stop: async () => {
       await stopScript();
       rmSync(dir, { recursive: true, force: true });

@@ -70,7 +70,16 @@ async function swiftTarget(): Promise<Target> {
     credentials: { ...creds, secretAccessKey: 'not-the-secret-0000' },
   });
   const bucket = 'jcds-conformance';
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    s3.destroy();
+    badSecret.destroy();
+    await swift.stop();
+    throw new Error(`Swift answered CreateBucket with an error; its logs:\n${swift.logs()}`, {
+      cause: err,
+    });
+  }
   return {
     s3,
     badSecret,
@@ -91,7 +100,11 @@ async function simulatorTarget(): Promise<Target> {
     baseUrl: sim.info.jamfUrl,
     auth: { kind: 'oauth', id: sim.info.clientId, secret: sim.info.clientSecret },
   });
-  const c = await jamf.createJcdsFile();
+  const c = await jamf.createJcdsFile().catch(async (err: unknown) => {
+    await jamf.close();
+    await sim.stop();
+    throw err;
+  });
   const creds = {
     accessKeyId: c.accessKeyID,
     secretAccessKey: c.secretAccessKey,
@@ -484,6 +497,36 @@ describe.each([
       // HEAD has no body: the SDK cannot read a code, so the status alone classifies it.
       if (op !== 'HeadObject') expect(s3Code(err)).toBe('SignatureDoesNotMatch');
     }
+  });
+
+  it('an error answered before a part body is read surfaces as that error, not as a broken pipe', async () => {
+    // Part-sized bodies refused at authentication, several at once: the client must read the
+    // answer (and classify it) rather than fail writing the body (EPIPE / ECONNRESET).
+    const k = key('early-error');
+    const uploadId = await create(t, k);
+    const results = await Promise.allSettled(
+      [1, 2, 3, 4].map(n =>
+        t.badSecret.send(
+          new UploadPartCommand({
+            Bucket: t.bucket,
+            Key: k,
+            UploadId: uploadId,
+            PartNumber: n,
+            Body: slice(n === 4 ? 1 : n),
+            ContentLength: slice(n === 4 ? 1 : n).length,
+            ContentMD5: md5Base64(slice(n === 4 ? 1 : n)),
+          }),
+        ),
+      ),
+    );
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      const err = (r as PromiseRejectedResult).reason as unknown;
+      expect(`${s3Code(err)} ${s3Status(err)}`, String(err)).toBe('SignatureDoesNotMatch 403');
+    }
+    await t.s3.send(
+      new AbortMultipartUploadCommand({ Bucket: t.bucket, Key: k, UploadId: uploadId }),
+    );
   });
 
   it('lib-storage Upload over a stream (the small-file path) stores the exact bytes, single and multipart', async () => {

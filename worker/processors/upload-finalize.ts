@@ -35,15 +35,22 @@ export async function packageFields(
 /** Creates or updates the package record of an s3-transport upload; returns its id. */
 async function upsertPackage(ctx: WorkerContext, d: UploadJobData): Promise<string> {
   const fields = await packageFields(ctx, d);
+  const update = async (id: string): Promise<string> => {
+    const full = await ctx.jamf.getPackage(id);
+    await ctx.jamf.updatePackage(id, { ...full, ...fields });
+    return id;
+  };
   const existing = await ctx.jamf.findPackageByFileName(d.fileName);
-  if (existing) {
-    const full = await ctx.jamf.getPackage(String(existing.id));
-    await ctx.jamf.updatePackage(String(existing.id), { ...full, ...fields });
-    return String(existing.id);
-  }
+  if (existing) return update(String(existing.id));
   try {
     return String((await ctx.jamf.createPackage(fields)).id);
   } catch (err) {
+    // Created meanwhile by a stale run of this job (a worker that lost its lock and woke
+    // up): Jamf refuses the duplicate name. That record is ours: adopt it.
+    if (errorCode(err) === 'JAMF_CONFLICT') {
+      const raced = await ctx.jamf.findPackageByFileName(d.fileName);
+      if (raced) return update(String(raced.id));
+    }
     // Servers without the Pro packages API (before 11.5) answer 404: use the Classic API.
     if (errorCode(err) !== 'JAMF_NOT_FOUND') throw err;
     const { id } = await ctx.jamf.classicCreatePackage({

@@ -129,6 +129,9 @@ export async function stageS3(args: StepArgs): Promise<void> {
     if (d.size > Math.max(ctx.config.partSize, 5 * 1024 * 1024))
       await abortStrayUploads(ctx, vaultKey, creds.region, creds.bucketName, key);
     ctx.releaseS3(vaultKey);
+    // Nothing needs these credentials any more: drop them now rather than keep one entry
+    // per small upload in Redis until they expire (an hour on JCDS).
+    await ctx.vault.delete(vaultKey).catch(() => undefined);
     await saveStep(job, { step: 'finalize', stored: true, hashes: streamed, bytesSent: d.size });
     return;
   }

@@ -1,0 +1,212 @@
+/**
+ * Shared by the fault-tolerance suites (test/integration/faults*.test.ts): a fleet with a
+ * producer and an independent Jamf client, polling that survives a Redis outage, and the
+ * checks every fault ends with:
+ *   - each accepted job is published exactly once with the right bytes (the hashes Jamf
+ *     reports, computed by the simulator from the stored object, equal the local ones),
+ *     or has failed with a clear reason;
+ *   - nothing is half-done: no open multipart upload, no package without its file, no
+ *     duplicate package;
+ *   - no secret in the worker logs.
+ */
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Job, type Queue } from 'bullmq';
+import { expect } from 'vitest';
+import { JamfClient } from '../../shared/jamf/client.ts';
+import type { PartResult, UploadResult } from '../../shared/queues/jobs.ts';
+import { Producer } from '../../producer/producer.ts';
+import { startFleet, type Fleet, type FleetOptions, type WorkerProcess } from './fleet.ts';
+
+export interface Harness {
+  fleet: Fleet;
+  producer: Producer;
+  jamf: JamfClient;
+  close(): Promise<void>;
+}
+
+/** Tuning shared by the fault suites: small parts, fast retries, the s3 transport. */
+export const FAULT_ENV: Record<string, string> = {
+  JCDS_TRANSPORT: 's3',
+  JCDS_PART_SIZE: '5MiB',
+  JCDS_SPLIT_THRESHOLD: '8MiB',
+  JCDS_PART_CONCURRENCY: '4',
+  JCDS_RETRY_DELAY: '200',
+};
+
+export async function startHarness(options: FleetOptions = {}): Promise<Harness> {
+  const fleet = await startFleet({ ...options, env: { ...FAULT_ENV, ...options.env } });
+  const producer = await Producer.connect({ redisUrl: fleet.redis.url });
+  const jamf = newJamfClient(fleet);
+  return {
+    fleet,
+    producer,
+    jamf,
+    close: async () => {
+      await producer.close().catch(() => undefined);
+      await jamf.close().catch(() => undefined);
+      await fleet.close();
+    },
+  };
+}
+
+export function newJamfClient(fleet: Fleet): JamfClient {
+  return new JamfClient({
+    baseUrl: fleet.sim.info.jamfUrl,
+    auth: { kind: 'oauth', id: fleet.sim.info.clientId, secret: fleet.sim.info.clientSecret },
+  });
+}
+
+/** Polls `fn` until it returns something other than undefined/false. */
+export async function waitUntil<T>(
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  what: string,
+  timeoutMs = 60_000,
+  intervalMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+/** Like fleet.ts waitForJob, but keeps polling through Redis errors (an outage). */
+export async function waitForJobSettled(
+  queue: Queue,
+  jobId: string,
+  timeoutMs = 120_000,
+): Promise<Job> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'not found';
+  for (;;) {
+    try {
+      const job = await Job.fromId(queue, jobId);
+      if (job) {
+        last = await job.getState();
+        if (last === 'completed' || last === 'failed') return job;
+      }
+    } catch (err) {
+      last = `redis error: ${(err as Error).message}`;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`job ${jobId} did not finish within ${timeoutMs} ms (last: ${last})`);
+    await sleep(100);
+  }
+}
+
+export function sumParts(byNumber: Record<string, number>): number {
+  return Object.values(byNumber).reduce((a, b) => a + b, 0);
+}
+
+/** Part numbers whose part child has completed (its ETag is checkpointed in the parent). */
+export async function donePartNumbers(queue: Queue, jobId: string): Promise<Set<number>> {
+  const job = await Job.fromId(queue, jobId);
+  if (!job) return new Set();
+  const values = await job.getChildrenValues<PartResult | { kind: 'hash' }>();
+  return new Set(
+    Object.values(values)
+      .filter((v): v is PartResult => typeof v === 'object' && v !== null && 'partNumber' in v)
+      .map(v => v.partNumber),
+  );
+}
+
+export interface LocalFile {
+  path: string;
+  md5: string;
+  sha3_512: string;
+}
+
+/**
+ * The job completed, and Jamf holds exactly one package of this file name whose stored
+ * file has the local bytes (hashes the simulator computed from the stored object).
+ */
+export async function expectPublished(
+  h: Harness,
+  job: Job,
+  file: LocalFile,
+  size: number,
+): Promise<UploadResult> {
+  expect(job.failedReason, job.failedReason).toBeUndefined();
+  expect(await job.getState()).toBe('completed');
+  const result = job.returnvalue as UploadResult;
+  const fileName = result.fileName;
+  // Job data is clear text in Redis and on the dashboard: no credential in it.
+  const data = JSON.stringify(job.data);
+  expect(data).not.toMatch(/secretAccessKey|sessionToken|accessKeyI[dD]|access_token/);
+  for (const secret of [h.fleet.env['JAMF_CLIENT_SECRET'], h.fleet.env['JCDS_FLEET_SECRET']])
+    if (secret) expect(data).not.toContain(secret);
+  expect(result.md5).toBe(file.md5);
+  expect(result.sha3_512).toBe(file.sha3_512);
+  const same = (await h.jamf.listPackages()).filter(p => p.fileName === fileName);
+  expect(
+    same.map(p => String(p.id)),
+    `packages named ${fileName}`,
+  ).toEqual([result.packageId]);
+  const pkg = await h.jamf.getPackage(result.packageId);
+  expect(pkg.hashType).toBe('SHA3_512');
+  expect(pkg.hashValue).toBe(file.sha3_512);
+  expect(pkg.md5).toBe(file.md5);
+  const stored = (await h.jamf.listJcdsFiles()).find(f => f.fileName === fileName);
+  expect(stored?.length).toBe(size);
+  expect(stored?.md5).toBe(file.md5);
+  return result;
+}
+
+/** No open multipart upload, no duplicate package, no package without its file. */
+export async function expectNothingHalfDone(h: Harness): Promise<void> {
+  expect(await h.fleet.sim.control.listMultipartUploads()).toEqual([]);
+  const packages = await h.jamf.listPackages();
+  const names = packages.map(p => p.fileName);
+  expect(names.length, 'duplicate package file names').toBe(new Set(names).size);
+  const files = new Set((await h.jamf.listJcdsFiles()).map(f => f.fileName));
+  const orphans = packages.filter(p => !files.has(p.fileName)).map(p => p.fileName);
+  expect(orphans, 'packages without their file').toEqual([]);
+}
+
+/** The worker logs hold none of the secrets the fleet was given. */
+export function expectNoSecretsInLogs(
+  fleet: Fleet,
+  workers: WorkerProcess[] = fleet.workers,
+): void {
+  const secrets = [fleet.env['JAMF_CLIENT_SECRET'], fleet.env['JCDS_FLEET_SECRET']].filter(
+    (s): s is string => typeof s === 'string' && s.length > 0,
+  );
+  for (const w of workers) {
+    const logs = w.logs();
+    for (const s of secrets)
+      expect(logs.includes(s), `worker ${w.pid} logged a secret`).toBe(false);
+    expect(logs).not.toMatch(/x-amz-security-token[:=][A-Za-z0-9%/+]/i);
+    expect(logs).not.toMatch(/"(secretAccessKey|sessionToken|access_token)":"(?!\[REDACTED\])/);
+  }
+}
+
+/** SIGKILLs every worker still running (a SIGSTOPped one too). */
+export async function killWorkers(fleet: Fleet): Promise<void> {
+  for (const w of fleet.workers) {
+    if (w.proc.exitCode === null && w.proc.signalCode === null) {
+      try {
+        process.kill(w.pid, 'SIGCONT');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  await Promise.all(fleet.workers.map(w => w.kill('SIGKILL')));
+  fleet.workers.length = 0;
+}
+
+/** Resident set size of a process, in KiB (Linux /proc). */
+export function rssKiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+  if (!m?.[1]) throw new Error(`no VmRSS for ${pid}`);
+  return Number(m[1]);
+}
+
+export function fmtMs(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
