@@ -9,7 +9,11 @@ import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AppError } from '../shared/errors.ts';
 import { checkUploadFile } from '../shared/files.ts';
-import { connectProducer } from '../shared/queues/connection.ts';
+import {
+  connectProducer,
+  describeRedisUrl,
+  isConnectionError,
+} from '../shared/queues/connection.ts';
 import {
   DOWNLOAD_JOB_OPTIONS,
   SYNC_JOB_OPTIONS,
@@ -57,8 +61,11 @@ export class Producer {
   readonly connection: Redis;
   readonly queues: { upload: Queue; download: Queue; sync: Queue };
 
-  private constructor(connection: Redis) {
+  private readonly redisUrl: string;
+
+  private constructor(connection: Redis, redisUrl: string) {
     this.connection = connection;
+    this.redisUrl = redisUrl;
     const q = (name: string, defaultJobOptions: JobsOptions): Queue =>
       new Queue(name, { connection, prefix: QUEUE_PREFIX, defaultJobOptions });
     this.queues = {
@@ -71,7 +78,7 @@ export class Producer {
 
   /** Connects to Redis (failing fast with REDIS_UNAVAILABLE) and returns a producer. */
   static async connect(options: ProducerOptions): Promise<Producer> {
-    return new Producer(await connectProducer(options.redisUrl));
+    return new Producer(await connectProducer(options.redisUrl), options.redisUrl);
   }
 
   private async uploadJob(req: UploadRequest): Promise<{ data: UploadJobData; opts: JobsOptions }> {
@@ -128,12 +135,21 @@ export class Producer {
     const CHUNK = 500;
     for (let i = 0; i < jobs.length; i += CHUNK) {
       const slice = jobs.slice(i, i + CHUNK);
-      const added = await this.queues.upload.addBulk(
-        slice.map(j => ({ name: 'upload', data: j.data, opts: j.opts })),
+      const enqueued =
+        out.length === 0
+          ? 'nothing was enqueued'
+          : `${out.length} of ${jobs.length} uploads were enqueued before it failed`;
+      const added = await this.redis(enqueued, () =>
+        this.queues.upload.addBulk(
+          slice.map(j => ({ name: 'upload', data: j.data, opts: j.opts })),
+        ),
       );
       // A deduplicated add returns the id of the upload already in flight; the request id
       // in the stored data tells whether the stored job is ours.
-      const stored = await Promise.all(added.map(job => this.queues.upload.getJob(String(job.id))));
+      const stored = await this.redis(
+        `${out.length + added.length} of ${jobs.length} uploads were enqueued`,
+        () => Promise.all(added.map(job => this.queues.upload.getJob(String(job.id)))),
+      );
       for (const [k, job] of added.entries()) {
         const req = slice[k]!;
         out.push({
@@ -154,29 +170,48 @@ export class Producer {
    */
   async download(req: DownloadRequest): Promise<string> {
     const { data, opts } = await buildDownloadJob(req);
-    const job = await this.queues.download.add('download', data, opts);
+    const job = await this.redis('nothing was enqueued', () =>
+      this.queues.download.add('download', data, opts),
+    );
     return String(job.id);
   }
 
   /** Checks the folder and enqueues one sync run (up or down); returns the job id. */
   async sync(req: SyncRequest): Promise<string> {
     const data = await buildSyncJob(req);
-    const job = await this.queues.sync.add('sync', data);
+    const job = await this.redis('nothing was enqueued', () => this.queues.sync.add('sync', data));
     return String(job.id);
   }
 
   /** Adds (or replaces, by name) a sync schedule: cron syntax, optional IANA time zone. */
   addSchedule(req: ScheduleRequest): Promise<ScheduleInfo> {
-    return addSchedule(this.queues.sync, req);
+    return this.redis('the schedule was not saved', () => addSchedule(this.queues.sync, req));
   }
 
   listSchedules(): Promise<ScheduleInfo[]> {
-    return listSchedules(this.queues.sync);
+    return this.redis('nothing was changed', () => listSchedules(this.queues.sync));
   }
 
   /** Removes a schedule and its pending run; USAGE error when no schedule has this name. */
   removeSchedule(name: string): Promise<void> {
     return removeSchedule(this.queues.sync, name);
+  }
+
+  /**
+   * Runs a Redis operation; a lost connection becomes REDIS_UNAVAILABLE naming the URL and
+   * saying what was and was not done, instead of ioredis's "Stream isn't writeable".
+   */
+  private async redis<T>(done: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof AppError || !isConnectionError(err)) throw err;
+      throw new AppError(
+        'REDIS_UNAVAILABLE',
+        `Lost the connection to Redis at ${describeRedisUrl(this.redisUrl)} (${(err as Error).message}): ${done}. Check that redis-server is running, then enqueue again (uploads already in flight are not started twice).`,
+        { cause: err, retryable: true },
+      );
+    }
   }
 
   async close(): Promise<void> {

@@ -85,8 +85,11 @@ export const ENV_DOC: Record<string, string> = {
 export interface LoadConfigOptions {
   /** Require Jamf URL and credentials (producers that only enqueue do not need them). */
   requireJamf?: boolean;
-  /** Require JCDS_FLEET_SECRET (workers that use the s3 transport). */
-  requireSecret?: boolean;
+  /**
+   * Require JCDS_FLEET_SECRET: `true`, or `'s3'` for a worker, which needs it unless
+   * JCDS_TRANSPORT is package-upload (auto may choose s3).
+   */
+  requireSecret?: boolean | 's3';
 }
 
 type Env = Record<string, string | undefined>;
@@ -150,20 +153,23 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     }
   }
 
-  const fleetSecret = env['JCDS_FLEET_SECRET'] || undefined;
-  if (fleetSecret !== undefined && fleetSecret.length < 16) {
-    problems.push(
-      `JCDS_FLEET_SECRET is too short (${fleetSecret.length} characters): set it to ${ENV_DOC['JCDS_FLEET_SECRET']}`,
-    );
-  } else if (fleetSecret === undefined && options.requireSecret) {
-    bad('JCDS_FLEET_SECRET', undefined);
-  }
-
   const transportText = get('JCDS_TRANSPORT') ?? 'auto';
   let transport: Transport = 'auto';
   if (transportText === 'auto' || transportText === 's3' || transportText === 'package-upload')
     transport = transportText;
   else bad('JCDS_TRANSPORT', transportText);
+
+  const fleetSecret = env['JCDS_FLEET_SECRET'] || undefined;
+  const secretNeeded =
+    options.requireSecret === true ||
+    (options.requireSecret === 's3' && transport !== 'package-upload');
+  if (fleetSecret !== undefined && fleetSecret.length < 16) {
+    problems.push(
+      `JCDS_FLEET_SECRET is too short (${fleetSecret.length} characters): set it to ${ENV_DOC['JCDS_FLEET_SECRET']}`,
+    );
+  } else if (fleetSecret === undefined && secretNeeded) {
+    bad('JCDS_FLEET_SECRET', undefined, `needed with JCDS_TRANSPORT=${transport}`);
+  }
 
   const size = (name: string, dflt: number, min: number): number => {
     const text = get(name);

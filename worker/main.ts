@@ -10,7 +10,7 @@ import { startWorker } from './start.ts';
 export async function runWorker(overrides: { concurrency?: number } = {}): Promise<void> {
   let config;
   try {
-    config = loadConfig(process.env, { requireJamf: true });
+    config = loadConfig(process.env, { requireJamf: true, requireSecret: 's3' });
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
     process.exit(3);

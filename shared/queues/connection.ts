@@ -54,6 +54,14 @@ export function describeRedisUrl(url: string): string {
   }
 }
 
+/** True for errors that mean the Redis connection is gone (not a command error). */
+export function isConnectionError(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err);
+  return /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|max retries per request|Reached the max retries/i.test(
+    message,
+  );
+}
+
 /** Connects a producer client and proves Redis answers, or throws REDIS_UNAVAILABLE. */
 export async function connectProducer(url: string): Promise<Redis> {
   const client = new Redis({ ...redisOptions(url, 'producer'), lazyConnect: true });

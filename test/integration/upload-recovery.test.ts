@@ -52,8 +52,8 @@ describe('upload recovery', () => {
   it('completes when the S3 credentials (5 s TTL) expire several times mid-upload; renewals are few', async () => {
     const f = await setup(['--credential-ttl', '5']);
     await f.startWorker();
-    // 12 MiB/s per request, 4 parts at a time: 160 MiB takes ~4 TTLs.
-    await f.sim.control.setFaults({ s3BytesPerSecond: 12 * MiB });
+    // 3 MiB/s per request, 4 parts at a time: 160 MiB takes ~13 s, well over two TTLs.
+    await f.sim.control.setFaults({ s3BytesPerSecond: 3 * MiB });
     const file = await makeFile(f.dir, 'Slow Renewal.pkg', 160 * MiB);
     const started = Date.now();
     const { jobId } = await producer!.upload({ path: file.path });

@@ -40,8 +40,9 @@ async function upsertPackage(ctx: WorkerContext, d: UploadJobData): Promise<stri
     await ctx.jamf.updatePackage(id, { ...full, ...fields });
     return id;
   };
-  const existing = await ctx.jamf.findPackageByFileName(d.fileName);
-  if (existing) return update(String(existing.id));
+  // prepare looked the file name up; a record created since then (by an earlier run of
+  // this job that died before its checkpoint) is adopted on the conflict below.
+  if (d.existingPackageId) return update(d.existingPackageId);
   try {
     return String((await ctx.jamf.createPackage(fields)).id);
   } catch (err) {

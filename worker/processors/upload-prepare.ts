@@ -50,7 +50,6 @@ export async function prepare({
   }
 
   let hashes = d.hashes;
-  const small = d.size < ctx.config.splitThreshold;
   const existing = await ctx.jamf.findPackageByFileName(d.fileName);
   let existingPackageId: string | undefined;
   if (existing) {
@@ -84,9 +83,9 @@ export async function prepare({
       );
     }
     existingPackageId = String(existing.id);
-  } else if (small) {
-    hashes ??= await hashFile(d.path, signal ? { signal } : {});
   }
+  // A new file is hashed while it is sent (small files in stage, large ones by the hash
+  // child), so the bytes are read once.
 
   await job.log(
     `prepared: transport ${transport}, ${existingPackageId ? `replacing package ${existingPackageId}` : 'new package'}`,
