@@ -5,6 +5,8 @@
  * after an upload). The worker is plain JavaScript passed with `eval: true`, which needs no
  * loader under either Node's type stripping or vitest.
  */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { ObjectHashes } from '../types.ts';
 
@@ -70,6 +72,17 @@ export async function hashFiles(
   return out;
 }
 
+const SMALL_OBJECT = 4 * 1024 * 1024;
+
+async function hashInline(paths: string[], algorithms: string[]): Promise<Record<string, string>> {
+  const hashes = algorithms.map(a => createHash(a));
+  for (const path of paths) {
+    const data = await readFile(path);
+    for (const h of hashes) h.update(data);
+  }
+  return Object.fromEntries(algorithms.map((a, i) => [a, hashes[i]!.digest('hex')]));
+}
+
 /**
  * md5, sha256 and sha3-512 of an object stored as `paths`. A single-part object's md5 is
  * its ETag (computed as it was written), so only multipart objects hash md5 again.
@@ -80,10 +93,10 @@ export async function objectHashes(
   paths: string[],
 ): Promise<ObjectHashes> {
   const single = !etag.includes('-');
-  const digests = await hashFiles(
-    paths,
-    single ? ['sha256', 'sha3-512'] : ['md5', 'sha256', 'sha3-512'],
-  );
+  const algorithms = single ? ['sha256', 'sha3-512'] : ['md5', 'sha256', 'sha3-512'];
+  // Small objects are hashed right here: starting two threads costs more than the hashing.
+  const digests =
+    size <= SMALL_OBJECT ? await hashInline(paths, algorithms) : await hashFiles(paths, algorithms);
   return {
     size,
     md5: single ? etag.replace(/"/g, '') : (digests['md5'] ?? ''),
