@@ -35,8 +35,22 @@ const medianOf = (s: Sample | undefined, key: string): number | undefined => {
   return sorted.length % 2 ? sorted[m] : (sorted[m - 1]! + sorted[m]!) / 2;
 };
 
+/** Median cores busy on the whole machine during the runs (2 = both cores). */
+function busy(s: Sample | undefined): string {
+  const v = medianOf(s, 'busyCores');
+  return v === undefined || Number.isNaN(v) ? '–' : v.toFixed(1);
+}
+
 function rateOf(s: Sample | undefined): number {
   return s?.mibps ?? NaN;
+}
+
+/** The best rate among samples whose name starts with `prefix` (NaN when none). */
+function bestRate(samples: Record<string, Sample> | undefined, prefix: string): number {
+  const rates = Object.entries(samples ?? {})
+    .filter(([k]) => k.startsWith(prefix))
+    .map(([, s]) => rateOf(s));
+  return rates.length ? Math.max(...rates) : NaN;
 }
 
 export function evaluateTargets(r: BenchResults): TargetCheck[] {
@@ -119,18 +133,10 @@ export function evaluateTargets(r: BenchResults): TargetCheck[] {
     v => `${v.toFixed(1)} ms`,
   );
   const fleetUp = Math.max(rateOf(up?.samples?.['fleet-1w']), rateOf(up?.samples?.['fleet-2w']));
-  const putCeil = Math.max(
-    ...Object.entries(ceil?.samples ?? {})
-      .filter(([k]) => k.startsWith('curl-put'))
-      .map(([, s]) => rateOf(s)),
-  );
+  const putCeil = bestRate(ceil?.samples, 'curl-put');
   check('ceiling: simulator PUT vs fleet upload', '≥ 2.00×', putCeil / fleetUp, v => v >= 2, x);
   const fleetDown = rateOf(down?.samples?.['fleet']);
-  const getCeil = Math.max(
-    ...Object.entries(ceil?.samples ?? {})
-      .filter(([k]) => k.startsWith('curl-get'))
-      .map(([, s]) => rateOf(s)),
-  );
+  const getCeil = bestRate(ceil?.samples, 'curl-get');
   check('ceiling: simulator GET vs fleet download', '≥ 2.00×', getCeil / fleetDown, v => v >= 2, x);
   return out;
 }
@@ -141,6 +147,14 @@ export function renderMarkdown(r: BenchResults): string {
   L.push(
     `Run of ${r.date.slice(0, 16).replace('T', ' ')} UTC, \`npm run bench${r.mode === 'quick' ? ' -- --quick' : ''}\` (${r.mode}: median of ${r.plan.runs} run${r.plan.runs > 1 ? 's' : ''}), ${r.durationS} s in all; ${String(r.machine['cpus'])} cores (${String(r.machine['cpuModel'])}), ${String(r.machine['memGiB'])} GiB; node ${r.versions['node']}, ${r.versions['awscli']?.split(' ')[0] ?? ''}, ${r.versions['boto3'] ?? ''}, ${r.versions['curl']?.split(' ').slice(0, 2).join(' ') ?? ''}.`,
   );
+  const loads = Object.entries(r.load ?? {})
+    .map(([k, v]) => `${k} ${v[0]}→${v[1]}`)
+    .join(', ');
+  if (loads)
+    L.push(
+      '',
+      `1-minute load average per section (start→end; other work on the machine shows here): ${loads}.`,
+    );
   if (r.mode === 'quick')
     L.push('', '_Quick run: smaller sizes, one run each; a smoke test, not a measurement._');
 
@@ -160,15 +174,15 @@ export function renderMarkdown(r: BenchResults): string {
       '',
       `**1. Upload of ${size / MiB} MiB** (MiB/s from the median time; ratio = fleet speed / client speed)`,
       '',
-      '| client | settings | median s | MiB/s | fleet 1w ÷ | fleet 2w ÷ | sim CPU s | Swift MiB/s |',
-      '|---|---|---|---|---|---|---|---|',
+      '| client | settings | median s | MiB/s | fleet 1w ÷ | fleet 2w ÷ | sim CPU s | busy cores | Swift MiB/s |',
+      '|---|---|---|---|---|---|---|---|---|',
     );
     const row = (name: string, settings: string, swiftName?: string): void => {
       const q = s[name];
       const r1 = up.ratios?.[`fleet-1w/${name}`];
       const r2 = up.ratios?.[`fleet-2w/${name}`];
       L.push(
-        `| ${name} | ${settings} | ${sec(q?.medianMs)} | ${rate(q)} | ${r1 ? x(r1) : ''} | ${r2 ? x(r2) : ''} | ${sec(medianOf(q, 'simCpuMs'))} | ${swiftName ? sw(swiftName) : 'n/a'} |`,
+        `| ${name} | ${settings} | ${sec(q?.medianMs)} | ${rate(q)} | ${r1 ? x(r1) : ''} | ${r2 ? x(r2) : ''} | ${sec(medianOf(q, 'simCpuMs'))} | ${busy(q)} | ${swiftName ? sw(swiftName) : 'n/a'} |`,
       );
     };
     const ps = (up.settings?.['fleetPartSize'] as number | undefined) ?? NaN;
@@ -179,6 +193,16 @@ export function renderMarkdown(r: BenchResults): string {
     row('awscli', '`aws s3 cp`, defaults (8 MiB × 10)', 'awscli');
     row('boto3', '20 MiB parts × 5 threads (jamf-pro-sdk-python)', 'boto3');
     L.push(
+      '',
+      `Fleet timeline (median, s after enqueue; from BullMQ's timestamps): ${[
+        'fleet-1w',
+        'fleet-2w',
+      ]
+        .map(
+          n =>
+            `${n}: parts ${sec(medianOf(s[n], 'partsStartMs'))}–${sec(medianOf(s[n], 'partsEndMs'))}, hash child ${sec(medianOf(s[n], 'hashStartMs'))}–${sec(medianOf(s[n], 'hashEndMs'))}, object complete ${sec(s[n]?.medianMs)}`,
+        )
+        .join('; ')}.`,
       '',
       `Fleet end to end (package record + waiting for Jamf's SHA3-512 of the stored file): 1 worker ${sec(medianOf(s['fleet-1w'], 'totalMs'))} s, 2 workers ${sec(medianOf(s['fleet-2w'], 'totalMs'))} s; worker CPU ${sec(medianOf(s['fleet-1w'], 'workerCpuMs'))} s (1w), ${sec(medianOf(s['fleet-2w'], 'workerCpuMs'))} s (2w); lib-storage client CPU ${sec(medianOf(s['lib-storage'], 'clientCpuMs'))} s.`,
     );
@@ -191,14 +215,14 @@ export function renderMarkdown(r: BenchResults): string {
       '',
       `**2. Download of ${size / MiB} MiB** (to a file on the same disk)`,
       '',
-      '| client | settings | median s | MiB/s | fleet ÷ | sim CPU s | Swift MiB/s |',
-      '|---|---|---|---|---|---|---|',
+      '| client | settings | median s | MiB/s | fleet ÷ | sim CPU s | busy cores | Swift MiB/s |',
+      '|---|---|---|---|---|---|---|---|',
     );
     const row = (name: string, settings: string, swiftName?: string): void => {
       const q = s[name];
       const rr = down.ratios?.[`fleet/${name}`];
       L.push(
-        `| ${name} | ${settings} | ${sec(q?.medianMs)} | ${rate(q)} | ${rr ? x(rr) : ''} | ${sec(medianOf(q, 'simCpuMs'))} | ${swiftName ? sw(swiftName) : 'n/a'} |`,
+        `| ${name} | ${settings} | ${sec(q?.medianMs)} | ${rate(q)} | ${rr ? x(rr) : ''} | ${sec(medianOf(q, 'simCpuMs'))} | ${busy(q)} | ${swiftName ? sw(swiftName) : 'n/a'} |`,
       );
     };
     if (s['fleet']) row('fleet', 'download job, 1 worker');
@@ -237,8 +261,8 @@ export function renderMarkdown(r: BenchResults): string {
       '',
       `**4. Batch of ${batch.count} × ${(batch.fileSize ?? 0) / MiB} MiB packages**`,
       '',
-      '| scenario | what | total s | per job ms |',
-      '|---|---|---|---|',
+      '| scenario | what | total s | per job ms | busy cores |',
+      '|---|---|---|---|---|',
     );
     const what: Record<string, string> = {
       'fleet-2w': 'uploadMany, 2 workers × concurrency 4',
@@ -248,12 +272,13 @@ export function renderMarkdown(r: BenchResults): string {
     };
     for (const [k, label] of Object.entries(what)) {
       L.push(
-        `| ${k} | ${label} | ${sec(batch.samples[k]?.medianMs)} | ${batch.perJobMs?.[k]?.toFixed(1) ?? '–'} |`,
+        `| ${k} | ${label} | ${sec(batch.samples[k]?.medianMs)} | ${batch.perJobMs?.[k]?.toFixed(1) ?? '–'} | ${busy(batch.samples[k])} |`,
       );
     }
+    const c1 = batch.samples['fleet-1w-c1'];
     L.push(
       '',
-      `Queue overhead per job (fleet-1w-c1 − direct-same): **${batch.queueOverheadMs?.toFixed(1)} ms**.`,
+      `Queue overhead per job (fleet-1w-c1 − direct-same): **${batch.queueOverheadMs?.toFixed(1)} ms**. From BullMQ's timestamps in fleet-1w-c1: a job is processed for ${medianOf(c1, 'meanJobMs')?.toFixed(1) ?? '–'} ms on average, and the next job starts ${medianOf(c1, 'meanPickupGapMs')?.toFixed(1) ?? '–'} ms after the previous one finished.`,
     );
   }
 
@@ -263,13 +288,13 @@ export function renderMarkdown(r: BenchResults): string {
       '',
       `**5. Ceiling** (${size / MiB} MiB object)`,
       '',
-      '| measure | median s | MiB/s | sim CPU s | Swift MiB/s |',
-      '|---|---|---|---|---|',
+      '| measure | median s | MiB/s | sim CPU s | busy cores | Swift MiB/s |',
+      '|---|---|---|---|---|---|',
     );
     for (const [k, s] of Object.entries(ceil.samples)) {
       const swiftName = k.startsWith('curl') ? k : undefined;
       L.push(
-        `| ${k} | ${sec(s.medianMs)} | ${rate(s)} | ${k.startsWith('dd') ? '' : sec(medianOf(s, 'simCpuMs'))} | ${swiftName ? sw(swiftName) : 'n/a'} |`,
+        `| ${k} | ${sec(s.medianMs)} | ${rate(s)} | ${k.startsWith('dd') ? '' : sec(medianOf(s, 'simCpuMs'))} | ${busy(s)} | ${swiftName ? sw(swiftName) : 'n/a'} |`,
       );
     }
   }

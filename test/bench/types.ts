@@ -60,5 +60,7 @@ export interface BenchResults {
   versions: Record<string, string>;
   sections: Record<string, unknown>;
   targets?: TargetCheck[];
+  /** 1-minute load average at the start and end of each section (other work on the machine). */
+  load: Record<string, [number, number]>;
   durationS: number;
 }

@@ -8,6 +8,7 @@
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CreateBucketCommand,
   DeleteObjectCommand,
@@ -66,10 +67,18 @@ export async function staticTarget(options: {
     endpoint: options.endpoint,
     credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey },
   });
-  await s3.send(new CreateBucketCommand({ Bucket: options.bucket })).catch((err: unknown) => {
-    const name = (err as { name?: string }).name;
-    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
-  });
+  // A Swift just started may answer 503 until its account/container servers are up.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await s3.send(new CreateBucketCommand({ Bucket: options.bucket }));
+      break;
+    } catch (err) {
+      const name = (err as { name?: string }).name;
+      if (name === 'BucketAlreadyOwnedByYou' || name === 'BucketAlreadyExists') break;
+      if (attempt >= 40) throw err;
+      await sleep(250);
+    }
+  }
   return {
     label: options.label,
     endpoint: options.endpoint,

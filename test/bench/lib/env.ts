@@ -12,7 +12,7 @@ import { QueueEvents } from 'bullmq';
 import { Producer } from '../../../producer/producer.ts';
 import { JamfClient } from '../../../shared/jamf/client.ts';
 import type { JcdsCredentials } from '../../../shared/jamf/types.ts';
-import { QUEUE_PREFIX, QUEUES } from '../../../shared/queues/names.ts';
+import { QUEUES } from '../../../shared/queues/names.ts';
 import { createS3Client } from '../../../shared/s3/client.ts';
 import { startFleet, type Fleet, type WorkerProcess } from '../../helpers/fleet.ts';
 
@@ -24,8 +24,8 @@ export interface BenchEnv {
   /** Scratch folder (same disk as the simulator's store). */
   dir: string;
   s3Endpoint: string;
-  /** Stops workers that a scenario started. */
-  stopWorkers(): Promise<void>;
+  /** Stops workers that a scenario started (SIGKILL unless told; SIGTERM drains them). */
+  stopWorkers(signal?: NodeJS.Signals): Promise<void>;
   startWorkers(n: number, extraEnv?: Record<string, string>): Promise<WorkerProcess[]>;
   creds(): Promise<Creds>;
   close(): Promise<void>;
@@ -106,8 +106,8 @@ export async function startBenchEnv(): Promise<BenchEnv> {
   };
 
   let scenarioWorkers: WorkerProcess[] = [];
-  const stopWorkers = async (): Promise<void> => {
-    await Promise.all(scenarioWorkers.map(w => w.kill('SIGKILL')));
+  const stopWorkers = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
+    await Promise.all(scenarioWorkers.map(w => w.kill(signal)));
     scenarioWorkers = [];
   };
 
@@ -156,5 +156,3 @@ export function awsEnvFor(
     AWS_PAGER: '',
   };
 }
-
-export { QUEUE_PREFIX };

@@ -3,6 +3,7 @@
  * into real worker processes, timed from the call until the job completed.
  */
 import { performance } from 'node:perf_hooks';
+import { Job, type Queue } from 'bullmq';
 import type { Producer } from '../../../producer/producer.ts';
 import type { UploadResult } from '../../../shared/queues/jobs.ts';
 import type { JobWatcher } from './jobs.ts';
@@ -13,6 +14,7 @@ export interface FleetUploadTiming {
   /** Enqueue → job completed (package record written and Jamf's hash verified). */
   totalMs: number;
   result: UploadResult;
+  jobId: string;
 }
 
 export async function fleetUpload(
@@ -29,21 +31,8 @@ export async function fleetUpload(
     storedMs: (times.storedAt ?? doneAt) - t0,
     totalMs: doneAt - t0,
     result: times.returnvalue as UploadResult,
+    jobId,
   };
-}
-
-interface DownloadCapable {
-  download(req: {
-    fileName: string;
-    dest: string;
-    overwrite?: boolean;
-  }): Promise<{ jobId: string }>;
-}
-
-/** The producer's download method, when another helper has added it. */
-export function producerDownload(producer: Producer): DownloadCapable['download'] | undefined {
-  const p = producer as unknown as Partial<DownloadCapable>;
-  return typeof p.download === 'function' ? p.download.bind(producer) : undefined;
 }
 
 export async function fleetDownload(
@@ -52,10 +41,42 @@ export async function fleetDownload(
   fileName: string,
   dest: string,
 ): Promise<{ totalMs: number; result: unknown }> {
-  const download = producerDownload(producer);
-  if (!download) throw new Error('Producer has no download method yet');
   const t0 = performance.now();
-  const { jobId } = await download({ fileName, dest, overwrite: true });
+  const jobId = await producer.download({ fileName, dest, overwrite: true });
   const times = await watcher.wait(jobId);
   return { totalMs: (times.doneAt ?? performance.now()) - t0, result: times.returnvalue };
+}
+
+/**
+ * When the children of a multipart upload ran, in ms after the upload was enqueued (from
+ * BullMQ's timestamps; the children ids are `<uploadJobId>-p<N>` and `<uploadJobId>-hash`).
+ * Empty when the upload had no children (below the split threshold).
+ */
+export async function childTimeline(
+  uploadQueue: Queue,
+  partQueue: Queue,
+  jobId: string,
+): Promise<Record<string, number>> {
+  const parent = await Job.fromId(uploadQueue, jobId);
+  if (!parent) return {};
+  const t0 = parent.timestamp;
+  const out: Record<string, number> = {};
+  const hash = await Job.fromId(partQueue, `${jobId}-hash`);
+  if (hash?.processedOn && hash.finishedOn) {
+    out['hashStartMs'] = hash.processedOn - t0;
+    out['hashEndMs'] = hash.finishedOn - t0;
+  }
+  let first = Infinity;
+  let last = 0;
+  for (let n = 1; ; n++) {
+    const part = await Job.fromId(partQueue, `${jobId}-p${n}`);
+    if (!part) break;
+    if (part.processedOn) first = Math.min(first, part.processedOn - t0);
+    if (part.finishedOn) last = Math.max(last, part.finishedOn - t0);
+  }
+  if (last > 0) {
+    out['partsStartMs'] = first;
+    out['partsEndMs'] = last;
+  }
+  return out;
 }

@@ -132,3 +132,12 @@ export function cpuMsOf(pid: number): number {
 export function log(line: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 }
+
+/** Busy CPU time of the whole machine so far (all processes, ms), from /proc/stat. */
+export function machineBusyMs(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal …, in clock ticks of 10 ms.
+  const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+  return (total - (v[3] ?? 0) - (v[4] ?? 0)) * 10;
+}

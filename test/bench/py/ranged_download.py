@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Downloads a presigned URL the way jamf-pro-sdk-python's JCDS2.download_file does
-(shared/jamf-api.md 1.2): HEAD for Content-Length, then GET with Range of 20 MiB each,
+(shared/jamf-api.md 1.2): HEAD for Content-Length (a one-byte ranged GET where the URL
+refuses HEAD), then GET with Range of 20 MiB each,
 5 at a time (requests.Session with an HTTPAdapter of 5 connections).
 
 Unlike the SDK, each range is streamed straight to its offset in the destination file
@@ -30,7 +31,14 @@ session.mount("http://", adapter)
 session.mount("https://", adapter)
 
 t0 = time.monotonic()
-length = int(session.head(a.url, timeout=60).headers["Content-Length"])
+head = session.head(a.url, timeout=60)
+if head.status_code == 200:
+    length = int(head.headers["Content-Length"])
+else:
+    # A URL presigned for GET only (real S3, Swift) refuses HEAD: ask for one byte instead.
+    probe = session.get(a.url, headers={"Range": "bytes=0-0"}, timeout=60)
+    probe.raise_for_status()
+    length = int(probe.headers["Content-Range"].rsplit("/", 1)[1])
 total = math.ceil(length / a.range_size)
 fd = os.open(a.dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
 os.ftruncate(fd, length)

@@ -22,10 +22,12 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PassThrough } from 'node:stream';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { Job } from 'bullmq';
 import { Upload } from '@aws-sdk/lib-storage';
 import { assertUnchanged, checkUploadFile } from '../../../shared/files.ts';
 import { hashFile } from '../../../shared/hash.ts';
 import type { UploadResult } from '../../../shared/queues/jobs.ts';
+import { QUEUES } from '../../../shared/queues/names.ts';
 import { createS3Client } from '../../../shared/s3/client.ts';
 import { sameContent } from '../../../worker/processors/upload-prepare.ts';
 import type { BenchEnv } from '../lib/env.ts';
@@ -45,6 +47,30 @@ async function pool<T>(
     while (next < items.length) await fn(items[next++]!);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
+
+/**
+ * From BullMQ's own timestamps: the mean time a job was being processed, and the mean gap
+ * between one job finishing and the next one starting on the same worker slot (sequential
+ * runs only make sense of the latter).
+ */
+async function jobTiming(
+  env: BenchEnv,
+  jobIds: string[],
+): Promise<{ meanJobMs: number; meanPickupGapMs: number }> {
+  const queue = env.fleet.queue(QUEUES.upload);
+  const jobs = (await Promise.all(jobIds.map(id => Job.fromId(queue, id)))).filter(
+    (j): j is Job => j !== undefined && j.processedOn !== undefined && j.finishedOn !== undefined,
+  );
+  jobs.sort((a, b) => a.processedOn! - b.processedOn!);
+  const busy = jobs.reduce((n, j) => n + (j.finishedOn! - j.processedOn!), 0);
+  let gaps = 0;
+  for (let i = 1; i < jobs.length; i++)
+    gaps += Math.max(0, jobs[i]!.processedOn! - jobs[i - 1]!.finishedOn!);
+  return {
+    meanJobMs: busy / Math.max(1, jobs.length),
+    meanPickupGapMs: gaps / Math.max(1, jobs.length - 1),
+  };
 }
 
 export async function runBatch(
@@ -88,8 +114,12 @@ export async function runBatch(
       const redisCpuMs = redisPid ? cpuMsOf(redisPid) - redisCpu0 : NaN;
       await env.stopWorkers();
       const ids = done.map(d => (d.returnvalue as UploadResult).packageId);
+      const timing = await jobTiming(
+        env,
+        enqueued.map(e => e.jobId),
+      );
       await cleanup(ids);
-      return { ms, extra: { enqueueMs, workerCpuMs, redisCpuMs } };
+      return { ms, extra: { enqueueMs, workerCpuMs, redisCpuMs, ...timing } };
     },
   });
 

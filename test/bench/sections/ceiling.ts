@@ -10,6 +10,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
@@ -39,22 +40,28 @@ async function pool<T>(tasks: Array<() => Promise<T>>, limit: number): Promise<T
   return out;
 }
 
-/** Multipart upload with curl: each part `dd … | curl --data-binary @-` to a presigned URL. */
+/** Splits `path` into `partSize` files under `dir` (not timed: the curl multipart input). */
+export async function splitParts(path: string, dir: string, partSize: number): Promise<string[]> {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  await run('split', ['-b', String(partSize), '-d', '-a', '5', path, join(dir, 'part-')]);
+  return readdirSync(dir)
+    .sort()
+    .map(f => join(dir, f));
+}
+
+/** Multipart upload with curl: each part file `curl -T` to a presigned UploadPart URL. */
 export async function curlParallelPut(
   t: S3Target,
-  path: string,
+  parts: string[],
   key: string,
-  size: number,
-  partSize: number,
   streams: number,
 ): Promise<number> {
   const t0 = performance.now();
   const mpu = await t.s3.send(new CreateMultipartUploadCommand({ Bucket: t.bucket, Key: key }));
   const uploadId = mpu.UploadId!;
-  const count = Math.ceil(size / partSize);
-  const blocks = partSize / MiB;
   const etags = await pool(
-    Array.from({ length: count }, (_, i) => async () => {
+    parts.map((part, i) => async () => {
       const url = await getSignedUrl(
         t.s3,
         new UploadPartCommand({
@@ -65,15 +72,7 @@ export async function curlParallelPut(
         }),
         { expiresIn: 3600 },
       );
-      const r = await run('bash', [
-        '-c',
-        'dd if="$1" bs=1M skip="$2" count="$3" status=none | curl -sS --fail -D - -o /dev/null -X PUT -H "Content-Type:" --data-binary @- "$4"',
-        'curl-part',
-        path,
-        String(i * blocks),
-        String(blocks),
-        url,
-      ]);
+      const r = await run('curl', ['-sS', '--fail', '-D', '-', '-o', '/dev/null', '-T', part, url]);
       const m = /^etag:\s*(\S+)/im.exec(r.stdout);
       if (!m) throw new Error(`part ${i + 1}: no ETag in ${r.stdout}`);
       return { PartNumber: i + 1, ETag: m[1]! };
@@ -111,13 +110,20 @@ export async function curlParallelGet(
   return performance.now() - t0;
 }
 
+export const GET_RANGE = 64 * MiB;
+
+/**
+ * curl one stream up and down, and several at once (the fleet's per-worker part
+ * concurrency): `parts` are the file split at the fleet's part size; parallel GETs use
+ * 64 MiB ranges so that curl's own start-up (about 25 ms a process) stays small.
+ */
 export function ceilingScenarios(
   t: S3Target,
   path: string,
+  parts: string[],
   size: number,
   tag: string,
   streams: number,
-  partSize: number,
 ): Scenario[] {
   const key = (name: string, r: number): string =>
     `${t.prefix}bench-${tag}-${name}-${r}-${Date.now()}.bin`;
@@ -137,7 +143,7 @@ export function ceilingScenarios(
       name: `curl-put-${streams}`,
       run: async r => {
         const k = key('putN', r);
-        const ms = await curlParallelPut(t, path, k, size, partSize, streams);
+        const ms = await curlParallelPut(t, parts, k, streams);
         await assertStored(t, k, size);
         await removeObject(t, k).catch(() => undefined);
         return { ms };
@@ -154,7 +160,7 @@ export function ceilingScenarios(
       name: `curl-get-${streams}`,
       run: async () => {
         const url = await t.presignGet(stored);
-        return { ms: await curlParallelGet(url, size, partSize, streams) };
+        return { ms: await curlParallelGet(url, size, GET_RANGE, streams) };
       },
     },
   ];
@@ -176,10 +182,20 @@ export async function removeGetSource(t: S3Target, tag: string): Promise<void> {
   await removeObject(t, `${t.prefix}bench-${tag}-get-source.bin`).catch(() => undefined);
 }
 
+export function ceilingNotes(partSize: number, streams: number): string[] {
+  return [
+    'curl-put-1: one presigned PutObject of the whole file; curl-get-1: one stream to /dev/null',
+    `curl-put-${streams}: multipart upload of ${partSize / MiB} MiB parts (the fleet's part size), ${streams} at once (one worker's part concurrency), each part file (split beforehand, not timed) sent with curl -T to a presigned UploadPart URL; includes a curl process start per part`,
+    `curl-get-${streams}: ${GET_RANGE / MiB} MiB ranges, ${streams} at once, to /dev/null`,
+  ];
+}
+
 export async function runCeiling(env: BenchEnv, plan: Plan, path: string): Promise<CeilingSection> {
   const t = simTarget(await env.creds(), env.s3Endpoint);
   const { partSize, partConcurrency } = fleetSettings();
   await putGetSource(t, path, plan.size, 'ceil');
+  const partsDir = join(env.dir, 'ceiling-parts');
+  const parts = await splitParts(path, partsDir, partSize);
   const dd = (flags: string[]): Scenario => ({
     name: flags.length ? 'dd-direct' : 'dd-cached',
     run: async () => ({
@@ -188,7 +204,7 @@ export async function runCeiling(env: BenchEnv, plan: Plan, path: string): Promi
   });
   const samples = await interleave(
     [
-      ...ceilingScenarios(t, path, plan.size, 'ceil', partConcurrency, partSize),
+      ...ceilingScenarios(t, path, parts, plan.size, 'ceil', partConcurrency),
       dd([]),
       dd(['iflag=direct']),
     ],
@@ -197,15 +213,13 @@ export async function runCeiling(env: BenchEnv, plan: Plan, path: string): Promi
     env.fleet.sim.pid,
   );
   await removeGetSource(t, 'ceil');
+  rmSync(partsDir, { recursive: true, force: true });
   return {
     size: plan.size,
     samples,
     notes: [
-      `curl-put-${partConcurrency}: multipart upload, ${partSize / MiB} MiB parts, ${partConcurrency} parts at once (the fleet's per-worker part concurrency), each part dd | curl --data-binary to a presigned UploadPart URL`,
-      `curl-get-${partConcurrency}: ${partSize / MiB} MiB ranges, ${partConcurrency} at once, to /dev/null`,
-      'curl-get-1: one stream to /dev/null; curl-put-1: one presigned PutObject',
+      ...ceilingNotes(partSize, partConcurrency),
       'dd-cached: the test file through the page cache (as every client here reads it); dd-direct: O_DIRECT, the disk itself',
-      `scratch dir: ${join(env.dir)}`,
     ],
   };
 }

@@ -5,13 +5,19 @@
  * Jamf (the simulator's POST /api/v1/jcds/files), which Swift does not know.
  */
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { staticTarget } from '../lib/clients.ts';
 import type { BenchEnv } from '../lib/env.ts';
 import { log } from '../lib/measure.ts';
 import type { Plan, TransferSection } from '../types.ts';
 import { requireSwift, startSwift } from '../../helpers/swift.ts';
-import { ceilingScenarios, putGetSource, removeGetSource } from './ceiling.ts';
+import {
+  ceilingNotes,
+  ceilingScenarios,
+  putGetSource,
+  removeGetSource,
+  splitParts,
+} from './ceiling.ts';
 import { directDownloadScenarios } from './download.ts';
 import { directUploadScenarios, fleetSettings, interleave } from './upload.ts';
 
@@ -41,9 +47,11 @@ export async function runSwift(
     });
     const { partSize, partConcurrency } = fleetSettings();
     await putGetSource(t, path, plan.size, 'swift');
+    const partsDir = join(env.dir, 'swift-parts');
+    const parts = await splitParts(path, partsDir, partSize);
     const key = `bench-swift-get-source.bin`;
     const scenarios = [
-      ...ceilingScenarios(t, path, plan.size, 'swift', partConcurrency, partSize),
+      ...ceilingScenarios(t, path, parts, plan.size, 'swift', partConcurrency),
       ...directUploadScenarios(t, path, plan.size, 'swift', partSize, partConcurrency),
       ...directDownloadScenarios(t, key, () => t.presignGet(key), env.dir, plan.size).map(s => ({
         ...s,
@@ -52,6 +60,7 @@ export async function runSwift(
     ];
     const samples = await interleave(scenarios, plan.runs, plan.size, undefined);
     await removeGetSource(t, 'swift');
+    rmSync(partsDir, { recursive: true, force: true });
     t.s3.destroy();
     return {
       size: plan.size,
@@ -64,7 +73,8 @@ export async function runSwift(
       ratios: {},
       notes: [
         'same clients and settings as sections 1, 2 and 5, against Swift instead of the simulator',
-        'get-* are downloads (to a file); curl-* as in the ceiling section',
+        'get-* are downloads (to a file); curl-* as in the ceiling section:',
+        ...ceilingNotes(partSize, partConcurrency),
       ],
     };
   } finally {

@@ -16,9 +16,10 @@ import {
   type S3Target,
 } from '../lib/clients.ts';
 import type { BenchEnv } from '../lib/env.ts';
-import { fleetUpload } from '../lib/fleet-ops.ts';
+import { childTimeline, fleetUpload } from '../lib/fleet-ops.ts';
+import { QUEUES } from '../../../shared/queues/names.ts';
 import type { JobWatcher } from '../lib/jobs.ts';
-import { cpuMsOf, log, round, sample, type Sample } from '../lib/measure.ts';
+import { cpuMsOf, log, machineBusyMs, round, sample, type Sample } from '../lib/measure.ts';
 
 export interface RunOutcome {
   ms: number;
@@ -42,11 +43,17 @@ export async function interleave(
   for (let r = 0; r < runs; r++) {
     for (const s of scenarios) {
       const simCpu0 = simPid ? cpuMsOf(simPid) : 0;
+      const busy0 = machineBusyMs();
+      const wall0 = performance.now();
       const out = await s.run(r);
+      // Cores busy on the whole machine during the run (ours and anyone else's).
+      const busyCores = (machineBusyMs() - busy0) / (performance.now() - wall0);
       const simCpu: Record<string, number> = simPid ? { simCpuMs: cpuMsOf(simPid) - simCpu0 } : {};
-      log(`  ${s.name} run ${r + 1}/${runs}: ${round(out.ms, 0)} ms`);
+      log(
+        `  ${s.name} run ${r + 1}/${runs}: ${round(out.ms, 0)} ms (machine busy ${round(busyCores, 2)} cores)`,
+      );
       ms.set(s.name, [...(ms.get(s.name) ?? []), out.ms]);
-      extras.set(s.name, [...(extras.get(s.name) ?? []), { ...out.extra, ...simCpu }]);
+      extras.set(s.name, [...(extras.get(s.name) ?? []), { ...out.extra, ...simCpu, busyCores }]);
     }
   }
   const result: Record<string, Sample> = {};
@@ -85,11 +92,21 @@ export function fleetUploadScenario(
       const workerCpuMs = procs.reduce((n, w, i) => n + cpuMsOf(w.pid) - cpu0[i]!, 0);
       await env.stopWorkers();
       if (t.result.size !== size) throw new Error(`${name}: result size ${t.result.size}`);
+      const children = await childTimeline(
+        env.fleet.queue(QUEUES.upload),
+        env.fleet.queue(QUEUES.uploadPart),
+        t.jobId,
+      );
       await env.jamf.deletePackage(t.result.packageId).catch(() => undefined);
       await env.jamf.deleteJcdsFile(fileName).catch(() => undefined);
       return {
         ms: t.storedMs,
-        extra: { totalMs: t.totalMs, verifyMs: t.totalMs - t.storedMs, workerCpuMs },
+        extra: {
+          totalMs: t.totalMs,
+          verifyMs: t.totalMs - t.storedMs,
+          workerCpuMs,
+          ...children,
+        },
       };
     },
   };

@@ -1,0 +1,87 @@
+/**
+ * Diagnostic: profiles the simulator's S3 under a raw load (node --cpu-prof in the
+ * simulator process). Puts a file with curl (one presigned PUT), reads it back with curl
+ * (one GET), and uploads it again as a multipart upload through lib-storage at the fleet's
+ * part size; then stops the simulator (SIGTERM, so V8 writes the profile) and prints where
+ * its CPU time went.
+ *   node test/bench/tools/profile-sim.ts [sizeMiB=512] [profileDir=/tmp/sim-prof]
+ */
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { JamfClient } from '../../../shared/jamf/client.ts';
+import { createS3Client } from '../../../shared/s3/client.ts';
+import { makeFile } from '../../helpers/fleet.ts';
+import { spawnSimulator } from '../../helpers/sim.ts';
+import { curlGet, curlPut, libStorageUpload, simTarget } from '../lib/clients.ts';
+import { MiB, mibps, run } from '../lib/measure.ts';
+
+const sizeMiB = Number(process.argv[2] ?? 512);
+const profDir = process.argv[3] ?? '/tmp/sim-prof';
+rmSync(profDir, { recursive: true, force: true });
+mkdirSync(profDir, { recursive: true });
+const dir = join(tmpdir(), `sim-prof-${process.pid}`);
+mkdirSync(dir, { recursive: true });
+const sim = await spawnSimulator({
+  dataDir: join(dir, 'sim'),
+  env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` },
+});
+try {
+  const file = await makeFile(dir, 'p.pkg', sizeMiB * MiB);
+  const jamf = new JamfClient({
+    baseUrl: sim.info.jamfUrl,
+    auth: { kind: 'oauth', id: sim.info.clientId, secret: sim.info.clientSecret },
+  });
+  const c = await jamf.createJcdsFile();
+  const s3 = createS3Client({
+    region: c.region,
+    endpoint: sim.info.s3Endpoint,
+    credentials: {
+      accessKeyId: c.accessKeyID,
+      secretAccessKey: c.secretAccessKey,
+      sessionToken: c.sessionToken,
+    },
+  });
+  const t = simTarget(
+    {
+      raw: c,
+      bucket: c.bucketName,
+      path: c.path,
+      region: c.region,
+      s3,
+      awsEnv: {},
+      presignGet: key =>
+        getSignedUrl(s3, new GetObjectCommand({ Bucket: c.bucketName, Key: key }), {
+          expiresIn: 3600,
+        }),
+      presignPut: key =>
+        getSignedUrl(s3, new PutObjectCommand({ Bucket: c.bucketName, Key: key }), {
+          expiresIn: 3600,
+        }),
+    },
+    sim.info.s3Endpoint,
+  );
+  const bytes = sizeMiB * MiB;
+  const key = `${c.path}p.pkg`;
+  const put = await curlPut(await t.presignPut(key), file.path);
+  const get = await curlGet(await t.presignGet(key), '/dev/null');
+  const mp = await libStorageUpload(t, file.path, `${c.path}p2.pkg`, 16 * MiB, 4);
+  process.stdout.write(
+    `curl PUT ${Math.round(mibps(bytes, put))} MiB/s, curl GET ${Math.round(mibps(bytes, get))} MiB/s, lib-storage multipart ${Math.round(mibps(bytes, mp))} MiB/s\n`,
+  );
+  s3.destroy();
+  await jamf.close();
+} finally {
+  await sim.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+for (const f of readdirSync(profDir).filter(n => n.endsWith('.cpuprofile'))) {
+  const r = await run(process.execPath, [
+    join(import.meta.dirname, 'profile-summary.ts'),
+    join(profDir, f),
+    '25',
+  ]);
+  process.stdout.write(r.stdout);
+}
