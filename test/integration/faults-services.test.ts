@@ -124,7 +124,9 @@ describe('Jamf and S3 faults', () => {
     // …it reached the jobs (the queues were rate-limited) and was longer than a part's
     // budget: 6 parts × 2 attempts × 2 SDK tries = 24 UploadParts at most if throttling
     // used attempts up…
-    expect(maxUploadLimitMs).toBeGreaterThan(0);
+    // (The Jamf storm is mostly absorbed inside the Jamf client, which waits out Retry-After
+    // before the job sees it, so whether the upload queue itself gets rate-limited depends on
+    // timing: its limit is reported above, not asserted. The part queue's always is.)
     expect(maxPartLimitMs).toBeGreaterThan(0);
     expect(c.calls['UploadPart']).toBeGreaterThan(6 * 2 * 2);
     // …yet every job and every part finished on its first attempt.
