@@ -141,3 +141,24 @@ export function machineBusyMs(): number {
   const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
   return (total - (v[3] ?? 0) - (v[4] ?? 0)) * 10;
 }
+
+/**
+ * Waits until process `pid` has been (nearly) idle for `quietMs`: the simulator hashes
+ * every object that lands in its bucket in background threads (as Jamf does), also after
+ * the object was deleted, so a run must not start while the last one's hashing still runs.
+ * Returns the ms waited (at most `maxMs`).
+ */
+export async function settle(pid: number, quietMs = 600, maxMs = 120_000): Promise<number> {
+  const t0 = performance.now();
+  let last = cpuMsOf(pid);
+  let quietSince = performance.now();
+  while (performance.now() - t0 < maxMs) {
+    await new Promise(r => setTimeout(r, 200));
+    const now = cpuMsOf(pid);
+    // Busy means more than 10% of a core since the last look.
+    if (now - last > 20) quietSince = performance.now();
+    last = now;
+    if (performance.now() - quietSince >= quietMs) break;
+  }
+  return performance.now() - t0;
+}

@@ -8,9 +8,9 @@
  *   direct-min    a sequential loop with no queue doing the least a publish needs:
  *                 createJcdsFile, PutObject, createPackage.
  *   direct-same   a sequential loop with no queue making the same Jamf and S3 calls as
- *                 the worker's small-file path (check, look-up, hash, createJcdsFile,
- *                 lib-storage Upload with streamed hashing, look-up, createPackage,
- *                 refresh-inventory, poll until Jamf's hash matches).
+ *                 the worker's small-file path (check, look-up, createJcdsFile, lib-storage
+ *                 Upload with streamed hashing, createPackage, refresh-inventory, poll
+ *                 until Jamf's hash matches).
  *
  * Queue overhead per job = (fleet-1w-c1 − direct-same) / count: what BullMQ, Redis, the
  * vault and the step checkpoints add to each job.
@@ -25,7 +25,6 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Job } from 'bullmq';
 import { Upload } from '@aws-sdk/lib-storage';
 import { assertUnchanged, checkUploadFile } from '../../../shared/files.ts';
-import { hashFile } from '../../../shared/hash.ts';
 import type { UploadResult } from '../../../shared/queues/jobs.ts';
 import { QUEUES } from '../../../shared/queues/names.ts';
 import { createS3Client } from '../../../shared/s3/client.ts';
@@ -165,7 +164,6 @@ export async function runBatch(
         const checked = await checkUploadFile(f.path, fileName);
         await assertUnchanged(checked);
         await jamf.findPackageByFileName(fileName);
-        const hashes = await hashFile(f.path);
         // stage (single request below the split threshold), hashing as it streams
         const c = await jamf.createJcdsFile();
         const s3 = createS3Client({
@@ -199,8 +197,8 @@ export async function runBatch(
         }).done();
         await assertUnchanged(checked);
         s3.destroy();
-        // finalize
-        await jamf.findPackageByFileName(fileName);
+        const hashes = { sha3_512: sha3.digest('hex'), md5: md5.digest('hex') };
+        // finalize (a new file: no second look-up)
         const id = String(
           (
             await jamf.createPackage({

@@ -19,7 +19,7 @@ import type { BenchEnv } from '../lib/env.ts';
 import { childTimeline, fleetUpload } from '../lib/fleet-ops.ts';
 import { QUEUES } from '../../../shared/queues/names.ts';
 import type { JobWatcher } from '../lib/jobs.ts';
-import { cpuMsOf, log, machineBusyMs, round, sample, type Sample } from '../lib/measure.ts';
+import { cpuMsOf, log, machineBusyMs, round, sample, settle, type Sample } from '../lib/measure.ts';
 
 export interface RunOutcome {
   ms: number;
@@ -31,7 +31,10 @@ export interface Scenario {
   run(runIndex: number): Promise<RunOutcome>;
 }
 
-/** Runs every scenario `runs` times, interleaved; returns a Sample per scenario. */
+/**
+ * Runs every scenario `runs` times, interleaved; returns a Sample per scenario. Before each
+ * run it waits for the simulator (`simPid`) to go idle (see `settle`).
+ */
 export async function interleave(
   scenarios: Scenario[],
   runs: number,
@@ -42,6 +45,7 @@ export async function interleave(
   const extras = new Map<string, Array<Record<string, number>>>();
   for (let r = 0; r < runs; r++) {
     for (const s of scenarios) {
+      const settledMs = simPid ? await settle(simPid) : 0;
       const simCpu0 = simPid ? cpuMsOf(simPid) : 0;
       const busy0 = machineBusyMs();
       const wall0 = performance.now();
@@ -53,7 +57,10 @@ export async function interleave(
         `  ${s.name} run ${r + 1}/${runs}: ${round(out.ms, 0)} ms (machine busy ${round(busyCores, 2)} cores)`,
       );
       ms.set(s.name, [...(ms.get(s.name) ?? []), out.ms]);
-      extras.set(s.name, [...(extras.get(s.name) ?? []), { ...out.extra, ...simCpu, busyCores }]);
+      extras.set(s.name, [
+        ...(extras.get(s.name) ?? []),
+        { ...out.extra, ...simCpu, busyCores, settledMs },
+      ]);
     }
   }
   const result: Record<string, Sample> = {};
