@@ -45,4 +45,5 @@ COPY worker ./worker
 RUN mkdir -p /packages && chown node:node /packages
 USER node
 # The worker by default; the monitor and the CLI override the command (docker-compose.yml).
-CMD ["node", "worker/main.ts"]
+# --max-semi-space-size=4: see shared/worker-flags.ts
+CMD ["node", "--max-semi-space-size=4", "worker/main.ts"]

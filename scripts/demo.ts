@@ -31,6 +31,7 @@ import { connectProducer } from '../shared/queues/connection.ts';
 import type { UploadJobData } from '../shared/queues/jobs.ts';
 import { QUEUE_PREFIX, QUEUES } from '../shared/queues/names.ts';
 import { MiB, formatBytes } from '../shared/units.ts';
+import { WORKER_NODE_FLAGS } from '../shared/worker-flags.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SAMPLES: Array<[string, number]> = [
@@ -257,7 +258,13 @@ async function main(): Promise<number> {
     JCDS_PART_SIZE: '8MiB',
     LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info',
   };
-  await start('worker', process.execPath, ['worker/main.ts'], env, /worker ready/);
+  await start(
+    'worker',
+    process.execPath,
+    [...WORKER_NODE_FLAGS, 'worker/main.ts'],
+    env,
+    /worker ready/,
+  );
   say(`Worker: started (logs in ${join(logsDir, 'worker.log')})`);
   const port = await freePort(Number(opts.port));
   if (Number(opts.port) !== 0 && port !== Number(opts.port)) {

@@ -37,7 +37,7 @@ export class WorkerContext {
   readonly logger: Logger;
   readonly redis: Redis;
   readonly metrics: FleetMetrics;
-  /** The part queue, to add part/hash children under an upload. */
+  /** The part queue: part children of an upload, and its hash job. */
   partQueue!: Queue;
   private jamfClient: JamfClient | undefined;
   private vaultInstance: CredentialVault | undefined;

@@ -1,6 +1,6 @@
 /**
- * Starts the BullMQ workers of one process: upload (step jobs), upload-part (part and
- * hash children), download and sync. Every Worker gets an 'error' listener; a lost lock
+ * Starts the BullMQ workers of one process: upload (step jobs), upload-part (part
+ * children and hash jobs), download and sync. Every Worker gets an 'error' listener; a lost lock
  * cancels the job's work (the processor's AbortSignal), because BullMQ does not stop a
  * processor whose lock renewal failed and another worker may already own the job.
  * `close()` drains gracefully: jobs in flight finish within a grace period, after which

@@ -20,8 +20,9 @@ export async function runChild(
   relativeEntry: string,
   args: string[],
   env: Record<string, string | undefined>,
+  nodeFlags: readonly string[] = [],
 ): Promise<number> {
-  const child = spawn(process.execPath, [entryPath(relativeEntry), ...args], {
+  const child = spawn(process.execPath, [...nodeFlags, entryPath(relativeEntry), ...args], {
     cwd: process.cwd(),
     env,
     stdio: 'inherit',

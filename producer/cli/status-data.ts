@@ -161,7 +161,7 @@ export async function findJob(
   return { ...first, others: found.slice(1).map(f => `${f.queue}:${id}`) };
 }
 
-/** The part and hash children of an upload, in part order. */
+/** The part children of an upload, in part order, and its hash job last. */
 export async function partsOf(queues: Record<string, Queue>, job: Job): Promise<PartSummary[]> {
   const deps = await job.getDependencies();
   const parts = new Map<string, PartSummary>();
@@ -208,6 +208,23 @@ export async function partsOf(queues: Record<string, Queue>, job: Job): Promise<
       s.error = child.failedReason || null;
     } else s.state = (deps.failed ?? []).includes(key) ? 'failed' : 'removed';
     parts.set(key, s);
+  }
+  // The hash job runs beside the parts but is not a child (the object is completed without
+  // waiting for it); it exists only for multipart uploads.
+  const hashId = `${job.id}-hash`;
+  const hash = await partQueue.getJob(hashId);
+  if (hash) {
+    const r = obj(hash.returnvalue);
+    parts.set(hashId, {
+      jobId: hashId,
+      name: 'hash',
+      partNumber: null,
+      state: await hash.getState(),
+      size: typeof r['bytes'] === 'number' ? r['bytes'] : null,
+      etag: null,
+      attemptsMade: hash.attemptsMade,
+      error: hash.failedReason || null,
+    });
   }
   return [...parts.values()].sort((a, b) => (a.partNumber ?? 1e9) - (b.partNumber ?? 1e9));
 }

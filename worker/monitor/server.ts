@@ -1,6 +1,6 @@
 /**
  * The monitor: Bull Board on express for every queue (upload, upload-part, download,
- * sync, so an upload's flow shows its part and hash children), plus /healthz and /metrics.
+ * sync, so an upload's flow shows its part children), plus /healthz and /metrics.
  *
  *   GET /            → redirect to the dashboard at /queues
  *   GET /queues/...  → Bull Board (UI, static assets, API)     Basic auth when configured

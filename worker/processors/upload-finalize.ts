@@ -1,5 +1,6 @@
 /**
- * Step 4, finalize: create or update the package record (Pro API, Classic API as the
+ * Step 4, finalize: wait for the local hash when the hash job still runs (multipart
+ * uploads complete the object without waiting for it), create or update the package record (Pro API, Classic API as the
  * fallback) with hashType SHA3_512 and the local hash, refresh inventory for this file,
  * then verify: Jamf's hash of the stored file must equal the local one. Jamf computes
  * hashes itself once the file is in place, so this polls with backoff within a time
@@ -11,6 +12,7 @@ import type { FileHashes, UploadJobData, UploadResult } from '../../shared/queue
 import type { WorkerContext } from '../context.ts';
 import { sameContent } from './upload-prepare.ts';
 import { progress, saveStep, type StepArgs } from './upload-job.ts';
+import { awaitHash } from './upload-s3.ts';
 
 /** The package fields for create/update from the job's metadata and hashes. */
 export async function packageFields(
@@ -123,10 +125,15 @@ async function refresh(ctx: WorkerContext, d: UploadJobData): Promise<void> {
 }
 
 export async function finalize({ ctx, job, log, signal }: StepArgs): Promise<UploadResult> {
+  await progress(job, job.data.size, 'verifying');
+  if (!job.data.hashes && job.data.multipart) {
+    // A multipart upload: the object is complete; the local hash may still be running.
+    const hashes = await awaitHash(ctx, job, signal);
+    await saveStep(job, { hashes });
+  }
   const d = job.data;
   const hashes = d.hashes;
   if (!hashes) throw new AppError('INTERNAL', `${d.fileName}: finalize without the file's hashes`);
-  await progress(job, d.size, 'verifying');
   let packageId =
     d.chosenTransport === 'package-upload' ? (d.existingPackageId ?? d.packageId) : d.packageId;
   if (!packageId) {

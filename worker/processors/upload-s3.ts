@@ -6,12 +6,20 @@
  *   (lib-storage Upload, hashing the bytes as they stream to catch a file changing
  *   mid-upload). Above it: CreateMultipartUpload, checkpoint {uploadId, key, partSize} in
  *   the job data, then the `complete` step adds the children.
- * complete: adds any part/hash child not yet done (deterministic job ids make a re-add a
- *   no-op), waits for them (moveToWaitingChildren), then completes the multipart upload
- *   from the children's ETags, cross-checked with ListParts. It is idempotent: a repeat
- *   that finds NoSuchUpload checks the object with HeadObject (size and md5-N ETag).
- *   A child that failed for good wakes this job (continueParentOnFailure): it aborts the
- *   multipart upload, removes the children still waiting and fails with the part's reason.
+ * complete: adds the hash job and any part child not yet done (deterministic job ids make
+ *   a re-add a no-op), waits for the parts (moveToWaitingChildren), then completes the
+ *   multipart upload from the children's ETags, cross-checked with ListParts. It is
+ *   idempotent: a repeat that finds NoSuchUpload checks the object with HeadObject (size
+ *   and md5-N ETag). A child that failed for good wakes this job (continueParentOnFailure):
+ *   it aborts the multipart upload, removes the children still waiting and fails with the
+ *   part's reason.
+ *
+ * The whole-file hash (SHA3-512 + MD5, for Jamf's verification) is a job of the part queue
+ * but not a child: hashing is slower than sending (SHA3-512 runs at about 240 MiB/s a
+ * core), and as a child it held the CompleteMultipartUpload back until it was done. Now the
+ * object is completed as soon as the parts are in, Jamf starts hashing the stored file
+ * meanwhile, and `finalize` waits for the local hash (awaitHash) before it writes the
+ * package record.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -26,13 +34,15 @@ import {
   type Part,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { UnrecoverableError, WaitingChildrenError } from 'bullmq';
-import { AppError } from '../../shared/errors.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Job, UnrecoverableError, WaitingChildrenError } from 'bullmq';
+import { AppError, errorCode } from '../../shared/errors.ts';
 import { assertUnchanged } from '../../shared/files.ts';
 import { fromJcds } from '../../shared/vault.ts';
 import { md5Hex } from '../../shared/hash.ts';
 import { PART_JOB_OPTIONS } from '../../shared/queues/defaults.ts';
 import type {
+  FileHashes,
   HashJobData,
   HashResult,
   MultipartState,
@@ -165,48 +175,107 @@ export async function stageS3(args: StepArgs): Promise<void> {
   await saveStep(job, { step: 'complete', multipart });
 }
 
-interface ChildOutcome {
-  parts: Map<number, PartResult>;
-  hash: HashResult | undefined;
-}
-
-async function childOutcome(job: UploadJob): Promise<ChildOutcome> {
+/** The part children done so far (their ETags, checkpointed in this job's `processed`). */
+async function partsDone(job: UploadJob): Promise<Map<number, PartResult>> {
   const values = await job.getChildrenValues<PartResult | HashResult>();
   const parts = new Map<number, PartResult>();
-  let hash: HashResult | undefined;
-  for (const v of Object.values(values)) {
-    if (v && 'kind' in v && v.kind === 'hash') hash = v;
-    else if (v && 'partNumber' in v) parts.set(v.partNumber, v);
-  }
-  return { parts, hash };
+  for (const v of Object.values(values)) if (v && 'partNumber' in v) parts.set(v.partNumber, v);
+  return parts;
 }
 
 function childId(job: UploadJob, what: string): string {
   return `${job.id}-${what}`;
 }
 
+/** The id of an upload's hash job in the part queue. */
+export function hashJobId(job: UploadJob): string {
+  return childId(job, 'hash');
+}
+
+function partJobOptions(ctx: WorkerContext) {
+  return {
+    ...PART_JOB_OPTIONS,
+    attempts: ctx.config.partAttempts,
+    backoff: { type: 'exponential', delay: ctx.config.retryDelayMs, jitter: 0.3 },
+  };
+}
+
+/** Adds the hash job unless it exists (a deterministic id makes a repeat a no-op). */
+async function addHashJob(ctx: WorkerContext, job: UploadJob): Promise<void> {
+  const d = job.data;
+  const data: HashJobData = {
+    uploadJobId: String(job.id),
+    fileName: d.fileName,
+    path: d.path,
+    size: d.size,
+    mtimeMs: d.mtimeMs,
+  };
+  // LIFO: at the head of the queue, so it starts before the parts added after it.
+  await ctx.partQueue.add('hash', data, {
+    ...partJobOptions(ctx),
+    jobId: hashJobId(job),
+    lifo: true,
+  });
+}
+
+/**
+ * The hash job failed for good: it is removed (so a retry of the upload hashes again) and
+ * its reason returned as an error with the same code.
+ */
+async function hashFailure(hashJob: Job, fileName: string): Promise<AppError> {
+  const reason = hashJob.failedReason ?? 'unknown reason';
+  await hashJob.remove().catch(() => undefined);
+  const code = /^\[([A-Z_]+)\]/.exec(reason)?.[1];
+  const message = `the hash of ${fileName} failed: ${reason.replace(/^\[[A-Z_]+\]\s*/, '')}`;
+  return code === 'FILE_CHANGED' || code === 'FILE_NOT_FOUND' || code === 'FILE_UNREADABLE'
+    ? new AppError(code, message)
+    : new AppError('UPLOAD_INCOMPLETE', message, { retryable: true });
+}
+
+/**
+ * The file's hashes from the upload's hash job, waiting for it to finish (polling its
+ * state, 50 ms growing to 500 ms). A hash job that is gone (removed with the finished jobs
+ * of a busy queue before this read it) is added again.
+ */
+export async function awaitHash(
+  ctx: WorkerContext,
+  job: UploadJob,
+  signal?: AbortSignal,
+): Promise<FileHashes> {
+  let delay = 50;
+  for (;;) {
+    signal?.throwIfAborted();
+    const hashJob = await Job.fromId<HashJobData, HashResult>(ctx.partQueue, hashJobId(job));
+    if (!hashJob) {
+      await addHashJob(ctx, job);
+      continue;
+    }
+    const state = await hashJob.getState();
+    if (state === 'completed') {
+      const r = hashJob.returnvalue;
+      if (!r?.sha3_512 || !r.md5)
+        throw new AppError('INTERNAL', `${job.data.fileName}: the hash job returned nothing`);
+      return { sha3_512: r.sha3_512, md5: r.md5 };
+    }
+    if (state === 'failed') throw await hashFailure(hashJob, job.data.fileName);
+    await sleep(delay, undefined, signal ? { signal } : {});
+    delay = Math.min(delay * 2, 500);
+  }
+}
+
 async function addMissingChildren(
   ctx: WorkerContext,
   job: UploadJob,
   mp: MultipartState,
-  have: ChildOutcome,
+  done: Map<number, PartResult>,
 ): Promise<number> {
   const d = job.data;
   const parent = { id: String(job.id), queue: job.queueQualifiedName };
-  const opts = {
-    ...PART_JOB_OPTIONS,
-    attempts: ctx.config.partAttempts,
-    backoff: { type: 'exponential', delay: ctx.config.retryDelayMs, jitter: 0.3 },
-    parent,
-    continueParentOnFailure: true,
-  };
-  const adds: Array<{
-    name: string;
-    data: PartJobData | HashJobData;
-    opts: typeof opts & { jobId: string };
-  }> = [];
+  const opts = { ...partJobOptions(ctx), parent, continueParentOnFailure: true };
+  const adds: Array<{ name: string; data: PartJobData; opts: typeof opts & { jobId: string } }> =
+    [];
   for (const r of allParts(d.size, { partSize: mp.partSize, partCount: mp.partCount })) {
-    if (have.parts.has(r.partNumber)) continue;
+    if (done.has(r.partNumber)) continue;
     const data: PartJobData = {
       uploadJobId: String(job.id),
       fileName: d.fileName,
@@ -223,18 +292,6 @@ async function addMissingChildren(
       length: r.length,
     };
     adds.push({ name: 'part', data, opts: { ...opts, jobId: childId(job, `p${r.partNumber}`) } });
-  }
-  if (!have.hash && !d.hashes) {
-    const data: HashJobData = {
-      uploadJobId: String(job.id),
-      fileName: d.fileName,
-      path: d.path,
-      size: d.size,
-      mtimeMs: d.mtimeMs,
-    };
-    // First in line: hashing the whole file takes about as long as sending it, so it must
-    // run beside the parts, not queue behind them (the bench showed it starting last).
-    adds.unshift({ name: 'hash', data, opts: { ...opts, jobId: childId(job, 'hash') } });
   }
   for (let i = 0; i < adds.length; i += 500) await ctx.partQueue.addBulk(adds.slice(i, i + 500));
   return adds.length;
@@ -365,26 +422,39 @@ export async function completeS3(args: StepArgs): Promise<void> {
     throw new AppError('INTERNAL', `upload ${job.id} is at step complete without multipart state`);
 
   await failOnChildFailure(ctx, job);
-  let have = await childOutcome(job);
-  const missing = mp.partCount - have.parts.size + (have.hash || d.hashes ? 0 : 1);
-  if (missing > 0) {
-    await addMissingChildren(ctx, job, mp, have);
+  // First in line: hashing the whole file takes longer than sending it, so it must run
+  // beside the parts, not queue behind them (the bench showed it starting last).
+  if (!d.hashes) await addHashJob(ctx, job);
+  let parts = await partsDone(job);
+  if (parts.size < mp.partCount) {
+    await addMissingChildren(ctx, job, mp, parts);
     if (await job.moveToWaitingChildren(token ?? '')) throw new WaitingChildrenError();
     await failOnChildFailure(ctx, job);
-    have = await childOutcome(job);
+    parts = await partsDone(job);
   }
-  if (have.parts.size !== mp.partCount) {
+  if (parts.size !== mp.partCount) {
     throw new AppError(
       'UPLOAD_INCOMPLETE',
-      `${d.fileName}: ${have.parts.size} of ${mp.partCount} parts are done but no part job is pending.`,
+      `${d.fileName}: ${parts.size} of ${mp.partCount} parts are done but no part job is pending.`,
       {
         retryable: true,
       },
     );
   }
   await assertUnchanged(d);
+  if (!d.hashes) {
+    // The hash job already found the file changed: do not store a mixture.
+    const hashJob = await Job.fromId(ctx.partQueue, hashJobId(job));
+    if (hashJob && (await hashJob.getState()) === 'failed') {
+      const err = await hashFailure(hashJob, d.fileName);
+      if (errorCode(err) === 'FILE_CHANGED') {
+        await abortMultipart(ctx, job, 'the file changed');
+        throw new UnrecoverableError(`[FILE_CHANGED] ${err.message}`);
+      }
+    }
+  }
 
-  const sorted = [...have.parts.values()].sort((a, b) => a.partNumber - b.partNumber);
+  const sorted = [...parts.values()].sort((a, b) => a.partNumber - b.partNumber);
   const expectedEtag = multipartEtag(
     sorted.map(p => p.etag),
     md5Hex,
@@ -448,12 +518,9 @@ export async function completeS3(args: StepArgs): Promise<void> {
     }
     log.info({ etag: head.ETag }, 'multipart upload already completed; confirmed with HeadObject');
   }
-  const hashes =
-    d.hashes ?? (have.hash ? { sha3_512: have.hash.sha3_512, md5: have.hash.md5 } : undefined);
-  if (!hashes) throw new AppError('INTERNAL', `${d.fileName}: the hash child returned nothing`);
   await job.log(`multipart upload completed: ${mp.partCount} parts, ETag ${finalEtag}`);
   await abortStrayUploads(ctx, mp.vaultKey, mp.region, mp.bucket, mp.key, mp.uploadId);
   ctx.releaseS3(mp.vaultKey);
   await ctx.vault.delete(mp.vaultKey).catch(() => undefined);
-  await saveStep(job, { step: 'finalize', stored: true, hashes, bytesSent: d.size });
+  await saveStep(job, { step: 'finalize', stored: true, bytesSent: d.size });
 }

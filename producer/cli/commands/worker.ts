@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { intArg, type CliContext } from '../context.ts';
 import { runChild } from '../launch.ts';
+import { WORKER_NODE_FLAGS } from '../../../shared/worker-flags.ts';
 
 export function registerWorker(program: Command, ctx: CliContext): void {
   program
@@ -23,6 +24,6 @@ export function registerWorker(program: Command, ctx: CliContext): void {
           ? { JCDS_WORKER_CONCURRENCY: String(opts.concurrency) }
           : {}),
       };
-      ctx.exitCode = await runChild('worker/main.ts', [], env);
+      ctx.exitCode = await runChild('worker/main.ts', [], env, WORKER_NODE_FLAGS);
     });
 }
