@@ -266,12 +266,16 @@ describe('worker faults', () => {
     const { jobId } = await h.producer.upload({ path: file.path });
     const finds = async (): Promise<number> =>
       (await counters()).calls['GET /api/v1/packages'] ?? 0;
+    // The simulator counts a request when it arrives and answers it 600 ms later: freeze
+    // once the create has arrived (waiting for `finalize` alone raced the POST: frozen
+    // before sending it, the new owner created the record without a conflict).
     await waitUntil(
       async () =>
-        (await Job.fromId(uploads(), jobId))?.data.step === 'finalize' && (await finds()) >= 1,
-      'the upload to reach finalize',
+        (await Job.fromId(uploads(), jobId))?.data.step === 'finalize' &&
+        ((await counters()).calls['POST /api/v1/packages'] ?? 0) >= 1,
+      'the package create to arrive',
       30_000,
-      20,
+      10,
     );
     // Frozen with its package create on its way: Jamf creates the record while it sleeps,
     // and its view of the job (no package yet) is stale once it wakes.
