@@ -243,22 +243,33 @@ export async function awaitHash(
   signal?: AbortSignal,
 ): Promise<FileHashes> {
   let delay = 50;
+  const id = hashJobId(job);
   for (;;) {
     signal?.throwIfAborted();
-    const hashJob = await Job.fromId<HashJobData, HashResult>(ctx.partQueue, hashJobId(job));
-    if (!hashJob) {
-      await addHashJob(ctx, job);
-      continue;
+    // State first, then the job: a job read while active has no return value yet, and
+    // completed and failed are final, so a read after them sees the outcome.
+    const state = await ctx.partQueue.getJobState(id);
+    if (state === 'completed' || state === 'failed' || state === 'unknown') {
+      const hashJob = await Job.fromId<HashJobData, HashResult>(ctx.partQueue, id);
+      if (!hashJob) {
+        // Gone (or never added): hash again.
+        await addHashJob(ctx, job);
+        continue;
+      }
+      if (state === 'failed') throw await hashFailure(hashJob, job.data.fileName);
+      if (state === 'completed') {
+        const r = hashJob.returnvalue;
+        if (!r?.sha3_512 || !r.md5)
+          throw new AppError('INTERNAL', `${job.data.fileName}: the hash job returned nothing`);
+        return { sha3_512: r.sha3_512, md5: r.md5 };
+      }
+      // 'unknown' with the job present: added a moment ago; look again.
     }
-    const state = await hashJob.getState();
-    if (state === 'completed') {
-      const r = hashJob.returnvalue;
-      if (!r?.sha3_512 || !r.md5)
-        throw new AppError('INTERNAL', `${job.data.fileName}: the hash job returned nothing`);
-      return { sha3_512: r.sha3_512, md5: r.md5 };
-    }
-    if (state === 'failed') throw await hashFailure(hashJob, job.data.fileName);
-    await sleep(delay, undefined, signal ? { signal } : {});
+    // Aborted: throw the signal's reason (a lost lock, a shutdown), not a bare AbortError.
+    await sleep(delay, undefined, signal ? { signal } : {}).catch((err: unknown) => {
+      signal?.throwIfAborted();
+      throw err;
+    });
     delay = Math.min(delay * 2, 500);
   }
 }
@@ -444,9 +455,12 @@ export async function completeS3(args: StepArgs): Promise<void> {
   await assertUnchanged(d);
   if (!d.hashes) {
     // The hash job already found the file changed: do not store a mixture.
-    const hashJob = await Job.fromId(ctx.partQueue, hashJobId(job));
-    if (hashJob && (await hashJob.getState()) === 'failed') {
-      const err = await hashFailure(hashJob, d.fileName);
+    const failed =
+      (await ctx.partQueue.getJobState(hashJobId(job))) === 'failed'
+        ? await Job.fromId(ctx.partQueue, hashJobId(job))
+        : undefined;
+    if (failed) {
+      const err = await hashFailure(failed, d.fileName);
       if (errorCode(err) === 'FILE_CHANGED') {
         await abortMultipart(ctx, job, 'the file changed');
         throw new UnrecoverableError(`[FILE_CHANGED] ${err.message}`);

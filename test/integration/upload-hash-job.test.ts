@@ -1,0 +1,112 @@
+/**
+ * The upload's hash job against a real redis-server: it is not a child of the upload (the
+ * object is completed without waiting for it), so `finalize` waits for it with awaitHash.
+ * A real BullMQ Worker runs the part queue's processor on real files; no simulator is needed.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Job, Queue, Worker } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppError } from '../../shared/errors.ts';
+import { createLogger } from '../../shared/logger.ts';
+import type { UploadJobData } from '../../shared/queues/jobs.ts';
+import { QUEUE_PREFIX } from '../../shared/queues/names.ts';
+import { NO_METRICS, type WorkerContext } from '../../worker/context.ts';
+import { partProcessor } from '../../worker/processors/part.ts';
+import type { UploadJob } from '../../worker/processors/upload-job.ts';
+import { awaitHash, hashJobId } from '../../worker/processors/upload-s3.ts';
+import { startRedis, type RedisServer } from '../helpers/redis.ts';
+
+let server: RedisServer;
+let partQueue: Queue;
+let worker: Worker;
+const dir = mkdtempSync(join(tmpdir(), 'jcds-hashjob-'));
+const QUEUE = 'hash-job-test';
+
+beforeAll(async () => {
+  server = await startRedis();
+  const connection = { url: server.url };
+  partQueue = new Queue(QUEUE, { connection, prefix: QUEUE_PREFIX });
+  worker = new Worker(QUEUE, partProcessor(context(), partQueue), {
+    connection,
+    prefix: QUEUE_PREFIX,
+    concurrency: 2,
+  });
+});
+afterAll(async () => {
+  await worker?.close();
+  await partQueue?.close();
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** What awaitHash and the part processor use of a worker's context. */
+function context(): WorkerContext {
+  return {
+    partQueue,
+    config: { partAttempts: 1, retryDelayMs: 100 },
+    metrics: NO_METRICS,
+    logger: createLogger({ level: 'silent' }),
+  } as unknown as WorkerContext;
+}
+
+let serial = 0;
+function uploadJob(path: string): UploadJob {
+  const st = statSync(path);
+  const data = {
+    path,
+    fileName: 'Hash Job.pkg',
+    size: st.size,
+    mtimeMs: st.mtimeMs,
+  } as UploadJobData;
+  return { id: `u${++serial}`, data } as unknown as UploadJob;
+}
+
+describe('the upload hash job', () => {
+  it('awaitHash adds a missing hash job and returns the hashes a worker computed', async () => {
+    const path = join(dir, 'a.pkg');
+    const bytes = randomBytes(3 * 1024 * 1024);
+    writeFileSync(path, bytes);
+    const job = uploadJob(path);
+    expect(await Job.fromId(partQueue, hashJobId(job))).toBeUndefined();
+    const hashes = await awaitHash(context(), job);
+    expect(hashes).toEqual({
+      sha3_512: createHash('sha3-512').update(bytes).digest('hex'),
+      md5: createHash('md5').update(bytes).digest('hex'),
+    });
+    const hashJob = await Job.fromId(partQueue, hashJobId(job));
+    expect(await hashJob?.getState()).toBe('completed');
+  });
+
+  it('a hash job that failed for good fails awaitHash with its code and is removed for a retry', async () => {
+    // The file is gone after it was enqueued: the hash job fails with FILE_CHANGED.
+    const path = join(dir, 'gone.pkg');
+    writeFileSync(path, 'soon gone');
+    const job = uploadJob(path);
+    rmSync(path);
+    const err = await awaitHash(context(), job).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).code).toBe('FILE_CHANGED');
+    expect((err as AppError).message).toContain('Hash Job.pkg');
+    // Removed, so that the upload's next attempt hashes again instead of failing at once.
+    expect(await Job.fromId(partQueue, hashJobId(job))).toBeUndefined();
+  });
+
+  it('awaitHash stops waiting when its signal aborts', async () => {
+    const path = join(dir, 'slow.pkg');
+    writeFileSync(path, 'x');
+    const job = uploadJob(path);
+    await worker.pause();
+    try {
+      const ac = new AbortController();
+      const waiting = awaitHash(context(), job, ac.signal);
+      setTimeout(() => ac.abort(new Error('lock lost')), 300);
+      await expect(waiting).rejects.toThrow('lock lost');
+      expect(await (await Job.fromId(partQueue, hashJobId(job)))?.getState()).toBe('waiting');
+    } finally {
+      await worker.resume();
+    }
+  });
+});
