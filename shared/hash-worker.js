@@ -9,22 +9,11 @@
  */
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync, readlinkSync } from 'node:fs';
-import { getPriority, setPriority } from 'node:os';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 
-/** @type {{ path: string, algorithm: 'md5' | 'sha3-512', nice?: number }} */
-const { path, algorithm, nice } = workerData;
-if (nice) {
-  // Linux keeps a nice value per thread, and a thread id is a valid target: lower this
-  // thread's priority only. Elsewhere (no /proc/thread-self) it runs at the process's.
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.min(19, getPriority(tid) + nice));
-  } catch {
-    // not Linux, or not allowed: keep the priority
-  }
-}
+/** @type {{ path: string, algorithm: 'md5' | 'sha3-512' }} */
+const { path, algorithm } = workerData;
 const hash = createHash(algorithm);
 let bytes = 0;
 try {

@@ -18,12 +18,6 @@ export function md5Base64(data: Buffer): string {
 
 export interface HashFileOptions {
   signal?: AbortSignal;
-  /**
-   * Lower the hashing threads' CPU priority by this much (Linux nice, per thread): for a
-   * hash that runs beside transfers which should get the CPU first (an upload's hash job
-   * beside its parts). 0 (the default) keeps the process's priority.
-   */
-  nice?: number;
 }
 
 type Algorithm = 'md5' | 'sha3-512';
@@ -33,11 +27,10 @@ function hashInThread(
   path: string,
   algorithm: Algorithm,
   signal: AbortSignal | undefined,
-  nice: number,
 ): Promise<{ digest: string; bytes: number }> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('./hash-worker.js', import.meta.url), {
-      workerData: { path, algorithm, nice },
+      workerData: { path, algorithm },
     });
     const onAbort = (): void => {
       void worker.terminate();
@@ -80,8 +73,8 @@ export async function hashFile(
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const [sha3, md5] = await Promise.all([
-      hashInThread(path, 'sha3-512', inner.signal, options.nice ?? 0),
-      hashInThread(path, 'md5', inner.signal, options.nice ?? 0),
+      hashInThread(path, 'sha3-512', inner.signal),
+      hashInThread(path, 'md5', inner.signal),
     ]).catch((err: unknown) => {
       inner.abort(err);
       throw err;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { getPriority, tmpdir } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../shared/errors.ts';
@@ -10,22 +10,6 @@ const dir = mkdtempSync(join(tmpdir(), 'jcds-hash-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const MiB = 1024 * 1024;
-
-/** Nice values of this process's threads, from /proc (field 19 of each task's stat). */
-function threadNices(): number[] {
-  const out: number[] = [];
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      // Fields after the command name (which may hold spaces) start at ") ".
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.push(Number(fields[16]));
-    } catch {
-      // the thread ended between readdir and read
-    }
-  }
-  return out;
-}
 
 describe('hashFile', () => {
   it('gives the SHA3-512 and MD5 of the whole file and the bytes read', async () => {
@@ -63,22 +47,5 @@ describe('hashFile', () => {
     const pending = hashFile(p, { signal: ac.signal });
     ac.abort(new Error('stop now'));
     await expect(pending).rejects.toThrow('stop now');
-  });
-
-  it('with nice, only the hashing threads run at the lower priority', async () => {
-    const p = join(dir, 'nice.pkg');
-    writeFileSync(p, randomBytes(96 * MiB));
-    const before = getPriority();
-    expect(threadNices()).not.toContain(before + 7);
-    const seen = new Set<number>();
-    const timer = setInterval(() => threadNices().forEach(n => seen.add(n)), 5);
-    const h = await hashFile(p, { nice: 7 });
-    clearInterval(timer);
-    expect(h.bytes).toBe(96 * MiB);
-    expect(seen).toContain(before + 7);
-    // The process (its main thread) keeps its priority.
-    expect(getPriority()).toBe(before);
-    // The hashing threads end (terminate() is asynchronous) and take their priority along.
-    await expect.poll(() => threadNices().includes(before + 7), { timeout: 5_000 }).toBe(false);
   });
 });

@@ -125,9 +125,7 @@ export async function processHash(
 ): Promise<HashResult> {
   const d = job.data;
   await assertUnchanged(d);
-  // Below the parts' priority: on a machine short of cores the bytes go out first (the
-  // object is completed without waiting for this), and the hash takes the CPU after.
-  const h = await hashFile(d.path, { nice: 10, ...(signal ? { signal } : {}) });
+  const h = await hashFile(d.path, signal ? { signal } : {});
   await assertUnchanged(d);
   if (h.bytes !== d.size)
     throw new AppError(
