@@ -200,7 +200,7 @@ export function renderMarkdown(r: BenchResults): string {
       ]
         .map(
           n =>
-            `${n}: parts ${sec(medianOf(s[n], 'partsStartMs'))}–${sec(medianOf(s[n], 'partsEndMs'))}, hash child ${sec(medianOf(s[n], 'hashStartMs'))}–${sec(medianOf(s[n], 'hashEndMs'))}, object complete ${sec(s[n]?.medianMs)}`,
+            `${n}: parts ${sec(medianOf(s[n], 'partsStartMs'))}–${sec(medianOf(s[n], 'partsEndMs'))}, hash job ${sec(medianOf(s[n], 'hashStartMs'))}–${sec(medianOf(s[n], 'hashEndMs'))}, object complete ${sec(s[n]?.medianMs)}`,
         )
         .join('; ')}.`,
       '',
