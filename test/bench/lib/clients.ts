@@ -18,6 +18,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { JamfClient } from '../../../shared/jamf/client.ts';
 import { createS3Client } from '../../../shared/s3/client.ts';
 import { awsEnvFor, type Creds } from './env.ts';
 import { MiB, run } from './measure.ts';
@@ -224,4 +225,31 @@ export async function toolVersions(): Promise<Record<string, string>> {
     curl: await first('curl', ['--version']),
     redis: await first('redis-server', ['--version']),
   };
+}
+
+/**
+ * For the diagnostic tools: a Jamf client on a simulator, fresh JCDS credentials from it,
+ * and an S3 client with them (the caller closes both).
+ */
+export async function simJcds(info: {
+  jamfUrl: string;
+  s3Endpoint: string;
+  clientId: string;
+  clientSecret: string;
+}) {
+  const jamf = new JamfClient({
+    baseUrl: info.jamfUrl,
+    auth: { kind: 'oauth', id: info.clientId, secret: info.clientSecret },
+  });
+  const creds = await jamf.createJcdsFile();
+  const s3 = createS3Client({
+    region: creds.region,
+    endpoint: info.s3Endpoint,
+    credentials: {
+      accessKeyId: creds.accessKeyID,
+      secretAccessKey: creds.secretAccessKey,
+      sessionToken: creds.sessionToken,
+    },
+  });
+  return { jamf, creds, s3 };
 }

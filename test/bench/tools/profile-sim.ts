@@ -11,11 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { JamfClient } from '../../../shared/jamf/client.ts';
-import { createS3Client } from '../../../shared/s3/client.ts';
 import { makeFile } from '../../helpers/fleet.ts';
 import { spawnSimulator } from '../../helpers/sim.ts';
-import { curlGet, curlPut, libStorageUpload, simTarget } from '../lib/clients.ts';
+import { curlGet, curlPut, libStorageUpload, simJcds, simTarget } from '../lib/clients.ts';
 import { MiB, mibps, run } from '../lib/measure.ts';
 
 const sizeMiB = Number(process.argv[2] ?? 512);
@@ -30,20 +28,7 @@ const sim = await spawnSimulator({
 });
 try {
   const file = await makeFile(dir, 'p.pkg', sizeMiB * MiB);
-  const jamf = new JamfClient({
-    baseUrl: sim.info.jamfUrl,
-    auth: { kind: 'oauth', id: sim.info.clientId, secret: sim.info.clientSecret },
-  });
-  const c = await jamf.createJcdsFile();
-  const s3 = createS3Client({
-    region: c.region,
-    endpoint: sim.info.s3Endpoint,
-    credentials: {
-      accessKeyId: c.accessKeyID,
-      secretAccessKey: c.secretAccessKey,
-      sessionToken: c.sessionToken,
-    },
-  });
+  const { jamf, creds: c, s3 } = await simJcds(sim.info);
   const t = simTarget(
     {
       raw: c,

@@ -10,11 +10,9 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { JamfClient } from '../../../shared/jamf/client.ts';
-import { createS3Client } from '../../../shared/s3/client.ts';
-import { makeFile } from '../../../test/helpers/fleet.ts';
-import { spawnSimulator } from '../../../test/helpers/sim.ts';
-import { curlPut } from '../../../test/bench/lib/clients.ts';
+import { makeFile } from '../../helpers/fleet.ts';
+import { spawnSimulator } from '../../helpers/sim.ts';
+import { curlPut, simJcds } from '../lib/clients.ts';
 const sizeMiB = Number(process.argv[2] ?? 2048);
 const dir = join(tmpdir(), `simcpu-${process.pid}`);
 mkdirSync(dir, { recursive: true });
@@ -35,20 +33,7 @@ function threads(): Map<string, number> {
   return m;
 }
 const file = await makeFile(dir, 'p.pkg', sizeMiB * 1024 * 1024);
-const jamf = new JamfClient({
-  baseUrl: sim.info.jamfUrl,
-  auth: { kind: 'oauth', id: sim.info.clientId, secret: sim.info.clientSecret },
-});
-const c = await jamf.createJcdsFile();
-const s3 = createS3Client({
-  region: c.region,
-  endpoint: sim.info.s3Endpoint,
-  credentials: {
-    accessKeyId: c.accessKeyID,
-    secretAccessKey: c.secretAccessKey,
-    sessionToken: c.sessionToken,
-  },
-});
+const { jamf, creds: c, s3 } = await simJcds(sim.info);
 for (let i = 0; i < 2; i++) {
   const url = await getSignedUrl(
     s3,
@@ -68,7 +53,7 @@ for (let i = 0; i < 2; i++) {
   console.log(
     `PUT ${Math.round(sizeMiB / (ms / 1000))} MiB/s in ${ms.toFixed(0)} ms; sim CPU ${tot} ms: ${out.join(' ')}`,
   );
-  await new Promise(r => setTimeout(r, 15000));
+  await new Promise(r => setTimeout(r, 15_000));
 }
 s3.destroy();
 await jamf.close();
