@@ -45,5 +45,5 @@ COPY worker ./worker
 RUN mkdir -p /packages && chown node:node /packages
 USER node
 # The worker by default; the monitor and the CLI override the command (docker-compose.yml).
-# --max-semi-space-size=4: see shared/worker-flags.ts
-CMD ["node", "--max-semi-space-size=4", "worker/main.ts"]
+# V8 heap flags: see shared/worker-flags.ts
+CMD ["node", "--max-semi-space-size=4", "--max-old-space-size=128", "worker/main.ts"]

@@ -31,7 +31,7 @@ import { connectProducer } from '../shared/queues/connection.ts';
 import type { UploadJobData } from '../shared/queues/jobs.ts';
 import { QUEUE_PREFIX, QUEUES } from '../shared/queues/names.ts';
 import { MiB, formatBytes } from '../shared/units.ts';
-import { WORKER_NODE_FLAGS } from '../shared/worker-flags.ts';
+import { workerNodeFlags } from '../shared/worker-flags.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SAMPLES: Array<[string, number]> = [
@@ -261,7 +261,7 @@ async function main(): Promise<number> {
   await start(
     'worker',
     process.execPath,
-    [...WORKER_NODE_FLAGS, 'worker/main.ts'],
+    [...workerNodeFlags(), 'worker/main.ts'],
     env,
     /worker ready/,
   );

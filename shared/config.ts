@@ -34,6 +34,8 @@ export interface Config {
   workerConcurrency: number;
   /** Part jobs processed at once per worker process. */
   partConcurrency: number;
+  /** V8 old-space cap of a worker process started by `jcds worker` (MiB). */
+  workerHeapMib: number;
   /** Part jobs in flight across the whole fleet (BullMQ global concurrency). */
   globalPartConcurrency: number;
   /** BullMQ lock duration (ms): a dead worker's job is taken over after about this long. */
@@ -68,6 +70,8 @@ export const ENV_DOC: Record<string, string> = {
   JCDS_JAMF_CONCURRENCY: 'max concurrent requests to Jamf per process (default 5)',
   JCDS_WORKER_CONCURRENCY: 'upload, download and sync jobs per worker process (default 4)',
   JCDS_PART_CONCURRENCY: 'part jobs per worker process (default 4)',
+  JCDS_WORKER_HEAP_MIB:
+    'V8 old-space cap of a worker started by jcds worker, MiB, 64 to 65536 (default 128)',
   JCDS_GLOBAL_PART_CONCURRENCY: 'part jobs in flight across the fleet (default 32)',
   JCDS_LOCK_DURATION:
     'job lock duration in ms; jobs of a dead worker move on after about this long (default 60000)',
@@ -201,6 +205,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   const jamfConcurrency = int('JCDS_JAMF_CONCURRENCY', 5, 1, 100);
   const workerConcurrency = int('JCDS_WORKER_CONCURRENCY', 4, 1, 1000);
   const partConcurrency = int('JCDS_PART_CONCURRENCY', 4, 1, 1000);
+  const workerHeapMib = int('JCDS_WORKER_HEAP_MIB', 128, 64, 65_536);
   const globalPartConcurrency = int('JCDS_GLOBAL_PART_CONCURRENCY', 32, 1, 100_000);
   const lockDurationMs = int('JCDS_LOCK_DURATION', 60_000, 1_000, 3_600_000);
   const stalledIntervalMs = int('JCDS_STALLED_INTERVAL', 30_000, 500, 3_600_000);
@@ -244,6 +249,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     jamfConcurrency,
     workerConcurrency,
     partConcurrency,
+    workerHeapMib,
     globalPartConcurrency,
     lockDurationMs,
     stalledIntervalMs,

@@ -13,7 +13,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Job, Queue, QueueEvents } from 'bullmq';
 import { QUEUE_PREFIX } from '../../shared/queues/names.ts';
-import { WORKER_NODE_FLAGS } from '../../shared/worker-flags.ts';
+import { workerNodeFlags } from '../../shared/worker-flags.ts';
 import { startRedis, type RedisServer } from './redis.ts';
 import { spawnSimulator, jamfEnv, type SpawnedSimulator as SimulatorProcess } from './sim.ts';
 
@@ -64,7 +64,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
   const workers: WorkerProcess[] = [];
 
   const startWorker = async (extraEnv: Record<string, string> = {}): Promise<WorkerProcess> => {
-    const proc = spawn(process.execPath, [...WORKER_NODE_FLAGS, join(ROOT, 'worker/main.ts')], {
+    const proc = spawn(process.execPath, [...workerNodeFlags(), join(ROOT, 'worker/main.ts')], {
       cwd: ROOT,
       env: { ...process.env, ...env, ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { intArg, type CliContext } from '../context.ts';
 import { runChild } from '../launch.ts';
-import { WORKER_NODE_FLAGS } from '../../../shared/worker-flags.ts';
+import { workerNodeFlags } from '../../../shared/worker-flags.ts';
 
 export function registerWorker(program: Command, ctx: CliContext): void {
   program
@@ -17,13 +17,18 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     )
     .action(async (opts: { concurrency?: number }) => {
       // Fail here with the usual advice rather than in the child.
-      ctx.config({ requireJamf: true });
+      const config = ctx.config({ requireJamf: true });
       const env = {
         ...ctx.io.env,
         ...(opts.concurrency !== undefined
           ? { JCDS_WORKER_CONCURRENCY: String(opts.concurrency) }
           : {}),
       };
-      ctx.exitCode = await runChild('worker/main.ts', [], env, WORKER_NODE_FLAGS);
+      ctx.exitCode = await runChild(
+        'worker/main.ts',
+        [],
+        env,
+        workerNodeFlags(config.workerHeapMib),
+      );
     });
 }
