@@ -5,6 +5,7 @@
  */
 import { ConfigError } from './errors.ts';
 import { MiB, parseBytes } from './units.ts';
+import { DEFAULT_WORKER_HEAP_MIB } from './worker-flags.ts';
 
 export type Transport = 'auto' | 's3' | 'package-upload';
 
@@ -205,7 +206,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   const jamfConcurrency = int('JCDS_JAMF_CONCURRENCY', 5, 1, 100);
   const workerConcurrency = int('JCDS_WORKER_CONCURRENCY', 4, 1, 1000);
   const partConcurrency = int('JCDS_PART_CONCURRENCY', 4, 1, 1000);
-  const workerHeapMib = int('JCDS_WORKER_HEAP_MIB', 128, 64, 65_536);
+  const workerHeapMib = int('JCDS_WORKER_HEAP_MIB', DEFAULT_WORKER_HEAP_MIB, 64, 65_536);
   const globalPartConcurrency = int('JCDS_GLOBAL_PART_CONCURRENCY', 32, 1, 100_000);
   const lockDurationMs = int('JCDS_LOCK_DURATION', 60_000, 1_000, 3_600_000);
   const stalledIntervalMs = int('JCDS_STALLED_INTERVAL', 30_000, 500, 3_600_000);

@@ -5,7 +5,13 @@
  */
 import { Queue, type Job, type JobType } from 'bullmq';
 import { AppError } from '../../shared/errors.ts';
-import { ALL_QUEUES, COUNT_STATES, QUEUE_PREFIX, QUEUES } from '../../shared/queues/names.ts';
+import {
+  ALL_QUEUES,
+  COUNT_STATES,
+  hashJobId,
+  QUEUE_PREFIX,
+  QUEUES,
+} from '../../shared/queues/names.ts';
 import type { Producer } from '../producer.ts';
 import { reasonCode, normalizeProgress } from './follow.ts';
 
@@ -171,7 +177,7 @@ export async function partsOf(queues: Record<string, Queue>, job: Job): Promise<
     const n = /-p(\d+)$/.exec(id);
     return {
       jobId: id,
-      name: n ? 'part' : id.endsWith('-hash') ? 'hash' : 'child',
+      name: n ? 'part' : id === hashJobId(String(job.id)) ? 'hash' : 'child',
       partNumber: n ? Number(n[1]) : null,
       state: 'unknown',
       size: null,
@@ -210,17 +216,19 @@ export async function partsOf(queues: Record<string, Queue>, job: Job): Promise<
     parts.set(key, s);
   }
   // The hash job runs beside the parts but is not a child (the object is completed without
-  // waiting for it); it exists only for multipart uploads.
-  const hashId = `${job.id}-hash`;
-  const hash = await partQueue.getJob(hashId);
+  // waiting for it); it exists only for multipart uploads. (Uploads enqueued before that
+  // change have it as a child, listed above.)
+  const hashId = hashJobId(String(job.id));
+  const hash = [...parts.values()].some(p => p.jobId === hashId)
+    ? undefined
+    : await partQueue.getJob(hashId);
   if (hash) {
-    const r = obj(hash.returnvalue);
     parts.set(hashId, {
       jobId: hashId,
       name: 'hash',
       partNumber: null,
       state: await hash.getState(),
-      size: typeof r['bytes'] === 'number' ? r['bytes'] : null,
+      size: null,
       etag: null,
       attemptsMade: hash.attemptsMade,
       error: hash.failedReason || null,

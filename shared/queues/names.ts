@@ -24,6 +24,14 @@ export function uploadDedupId(fileName: string): string {
   return `upload:${fileName}`;
 }
 
+/**
+ * The id of an upload's hash job in the part queue (a job beside the parts, not a child:
+ * worker/processors/upload-s3.ts); the parts are `<uploadJobId>-p<N>`.
+ */
+export function hashJobId(uploadJobId: string): string {
+  return `${uploadJobId}-hash`;
+}
+
 /** The job states worth counting (BullMQ v6 has no `paused` state). */
 export const COUNT_STATES = [
   'waiting',

@@ -12,11 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/logger.ts';
 import type { UploadJobData } from '../../shared/queues/jobs.ts';
-import { QUEUE_PREFIX } from '../../shared/queues/names.ts';
+import { hashJobId, QUEUE_PREFIX } from '../../shared/queues/names.ts';
 import { NO_METRICS, type WorkerContext } from '../../worker/context.ts';
 import { partProcessor } from '../../worker/processors/part.ts';
 import type { UploadJob } from '../../worker/processors/upload-job.ts';
-import { awaitHash, hashJobId } from '../../worker/processors/upload-s3.ts';
+import { awaitHash } from '../../worker/processors/upload-s3.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
 let server: RedisServer;
@@ -70,13 +70,13 @@ describe('the upload hash job', () => {
     const bytes = randomBytes(3 * 1024 * 1024);
     writeFileSync(path, bytes);
     const job = uploadJob(path);
-    expect(await Job.fromId(partQueue, hashJobId(job))).toBeUndefined();
+    expect(await Job.fromId(partQueue, hashJobId(String(job.id)))).toBeUndefined();
     const hashes = await awaitHash(context(), job);
     expect(hashes).toEqual({
       sha3_512: createHash('sha3-512').update(bytes).digest('hex'),
       md5: createHash('md5').update(bytes).digest('hex'),
     });
-    const hashJob = await Job.fromId(partQueue, hashJobId(job));
+    const hashJob = await Job.fromId(partQueue, hashJobId(String(job.id)));
     expect(await hashJob?.getState()).toBe('completed');
   });
 
@@ -91,7 +91,7 @@ describe('the upload hash job', () => {
     expect((err as AppError).code).toBe('FILE_CHANGED');
     expect((err as AppError).message).toContain('Hash Job.pkg');
     // Removed, so that the upload's next attempt hashes again instead of failing at once.
-    expect(await Job.fromId(partQueue, hashJobId(job))).toBeUndefined();
+    expect(await Job.fromId(partQueue, hashJobId(String(job.id)))).toBeUndefined();
   });
 
   it('awaitHash stops waiting when its signal aborts', async () => {
@@ -104,7 +104,9 @@ describe('the upload hash job', () => {
       const waiting = awaitHash(context(), job, ac.signal);
       setTimeout(() => ac.abort(new Error('lock lost')), 300);
       await expect(waiting).rejects.toThrow('lock lost');
-      expect(await (await Job.fromId(partQueue, hashJobId(job)))?.getState()).toBe('waiting');
+      expect(await (await Job.fromId(partQueue, hashJobId(String(job.id))))?.getState()).toBe(
+        'waiting',
+      );
     } finally {
       await worker.resume();
     }

@@ -41,6 +41,7 @@ import { assertUnchanged } from '../../shared/files.ts';
 import { fromJcds } from '../../shared/vault.ts';
 import { md5Hex } from '../../shared/hash.ts';
 import { PART_JOB_OPTIONS } from '../../shared/queues/defaults.ts';
+import { hashJobId } from '../../shared/queues/names.ts';
 import type {
   FileHashes,
   HashJobData,
@@ -177,7 +178,7 @@ export async function stageS3(args: StepArgs): Promise<void> {
 
 /** The part children done so far (their ETags, checkpointed in this job's `processed`). */
 async function partsDone(job: UploadJob): Promise<Map<number, PartResult>> {
-  const values = await job.getChildrenValues<PartResult | HashResult>();
+  const values = await job.getChildrenValues<PartResult>();
   const parts = new Map<number, PartResult>();
   for (const v of Object.values(values)) if (v && 'partNumber' in v) parts.set(v.partNumber, v);
   return parts;
@@ -185,11 +186,6 @@ async function partsDone(job: UploadJob): Promise<Map<number, PartResult>> {
 
 function childId(job: UploadJob, what: string): string {
   return `${job.id}-${what}`;
-}
-
-/** The id of an upload's hash job in the part queue. */
-export function hashJobId(job: UploadJob): string {
-  return childId(job, 'hash');
 }
 
 function partJobOptions(ctx: WorkerContext) {
@@ -213,7 +209,7 @@ async function addHashJob(ctx: WorkerContext, job: UploadJob): Promise<void> {
   // LIFO: at the head of the queue, so it starts before the parts added after it.
   await ctx.partQueue.add('hash', data, {
     ...partJobOptions(ctx),
-    jobId: hashJobId(job),
+    jobId: hashJobId(String(job.id)),
     lifo: true,
   });
 }
@@ -243,7 +239,7 @@ export async function awaitHash(
   signal?: AbortSignal,
 ): Promise<FileHashes> {
   let delay = 50;
-  const id = hashJobId(job);
+  const id = hashJobId(String(job.id));
   for (;;) {
     signal?.throwIfAborted();
     // State first, then the job: a job read while active has no return value yet, and
@@ -455,9 +451,10 @@ export async function completeS3(args: StepArgs): Promise<void> {
   await assertUnchanged(d);
   if (!d.hashes) {
     // The hash job already found the file changed: do not store a mixture.
+    const id = hashJobId(String(job.id));
     const failed =
-      (await ctx.partQueue.getJobState(hashJobId(job))) === 'failed'
-        ? await Job.fromId(ctx.partQueue, hashJobId(job))
+      (await ctx.partQueue.getJobState(id)) === 'failed'
+        ? await Job.fromId(ctx.partQueue, id)
         : undefined;
     if (failed) {
       const err = await hashFailure(failed, d.fileName);

@@ -16,7 +16,8 @@ import { finalize } from './upload-finalize.ts';
 import type { StepArgs, UploadJob } from './upload-job.ts';
 import { stagePackageUpload } from './upload-package.ts';
 import { prepare } from './upload-prepare.ts';
-import { abortMultipart, completeS3, hashJobId, stageS3 } from './upload-s3.ts';
+import { hashJobId } from '../../shared/queues/names.ts';
+import { abortMultipart, completeS3, stageS3 } from './upload-s3.ts';
 
 async function runSteps(args: StepArgs): Promise<UploadResult> {
   const { job } = args;
@@ -45,7 +46,7 @@ async function cleanup(ctx: WorkerContext, job: UploadJob, reason: string): Prom
   const d = job.data;
   if (d.multipart && !d.stored) await abortMultipart(ctx, job, reason);
   // The hash job is not a child: remove it unless it already runs (then it just finishes).
-  if (d.multipart) await ctx.partQueue.remove(hashJobId(job)).catch(() => undefined);
+  if (d.multipart) await ctx.partQueue.remove(hashJobId(String(job.id))).catch(() => undefined);
   if (d.packageCreated && d.packageId && !d.stored) {
     await ctx.jamf.deletePackage(d.packageId).then(
       () => job.log(`package ${d.packageId} (created by this job, without its file) deleted`),

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { Job, type Queue } from 'bullmq';
 import type { Producer } from '../../../producer/producer.ts';
 import type { UploadResult } from '../../../shared/queues/jobs.ts';
+import { hashJobId } from '../../../shared/queues/names.ts';
 import type { JobWatcher } from './jobs.ts';
 
 export interface FleetUploadTiming {
@@ -61,7 +62,7 @@ export async function childTimeline(
   if (!parent) return {};
   const t0 = parent.timestamp;
   const out: Record<string, number> = {};
-  const hash = await Job.fromId(partQueue, `${jobId}-hash`);
+  const hash = await Job.fromId(partQueue, hashJobId(jobId));
   if (hash?.processedOn && hash.finishedOn) {
     out['hashStartMs'] = hash.processedOn - t0;
     out['hashEndMs'] = hash.finishedOn - t0;
