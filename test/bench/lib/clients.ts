@@ -20,7 +20,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { JamfClient } from '../../../shared/jamf/client.ts';
 import { createS3Client } from '../../../shared/s3/client.ts';
-import { awsEnvFor, type Creds } from './env.ts';
+import { awsEnvFor, jcdsS3, type Creds } from './env.ts';
 import { MiB, run } from './measure.ts';
 
 const PY_DIR = join(import.meta.dirname, '..', 'py');
@@ -242,14 +242,5 @@ export async function simJcds(info: {
     auth: { kind: 'oauth', id: info.clientId, secret: info.clientSecret },
   });
   const creds = await jamf.createJcdsFile();
-  const s3 = createS3Client({
-    region: creds.region,
-    endpoint: info.s3Endpoint,
-    credentials: {
-      accessKeyId: creds.accessKeyID,
-      secretAccessKey: creds.secretAccessKey,
-      sessionToken: creds.sessionToken,
-    },
-  });
-  return { jamf, creds, s3 };
+  return { jamf, creds, s3: jcdsS3(creds, info.s3Endpoint) };
 }

@@ -54,6 +54,39 @@ export const WORKER_ENV: Record<string, string> = {
   LOG_LEVEL: 'info',
 };
 
+/** An S3 client on JCDS temporary credentials, against `endpoint` (the simulator's S3). */
+export function jcdsS3(c: JcdsCredentials, endpoint: string): S3Client {
+  return createS3Client({
+    region: c.region,
+    endpoint,
+    credentials: {
+      accessKeyId: c.accessKeyID,
+      secretAccessKey: c.secretAccessKey,
+      sessionToken: c.sessionToken,
+    },
+  });
+}
+
+/** The bench's view of one set of JCDS credentials and an S3 client on them. */
+export function credsFrom(c: JcdsCredentials, s3: S3Client, awsEnv: NodeJS.ProcessEnv): Creds {
+  return {
+    raw: c,
+    bucket: c.bucketName,
+    path: c.path,
+    region: c.region,
+    s3,
+    awsEnv,
+    presignGet: key =>
+      getSignedUrl(s3, new GetObjectCommand({ Bucket: c.bucketName, Key: key }), {
+        expiresIn: 3600,
+      }),
+    presignPut: key =>
+      getSignedUrl(s3, new PutObjectCommand({ Bucket: c.bucketName, Key: key }), {
+        expiresIn: 3600,
+      }),
+  };
+}
+
 export async function startBenchEnv(): Promise<BenchEnv> {
   const fleet = await startFleet({ env: WORKER_ENV, simArgs: ['--credential-ttl', '21600'] });
   const info = fleet.sim.info;
@@ -69,23 +102,12 @@ export async function startBenchEnv(): Promise<BenchEnv> {
 
   const creds = async (): Promise<Creds> => {
     const c = await jamf.createJcdsFile();
-    const s3 = createS3Client({
-      region: c.region,
-      endpoint: info.s3Endpoint,
-      credentials: {
-        accessKeyId: c.accessKeyID,
-        secretAccessKey: c.secretAccessKey,
-        sessionToken: c.sessionToken,
-      },
-    });
+    const s3 = jcdsS3(c, info.s3Endpoint);
     clients.push(s3);
-    return {
-      raw: c,
-      bucket: c.bucketName,
-      path: c.path,
-      region: c.region,
+    return credsFrom(
+      c,
       s3,
-      awsEnv: awsEnvFor(
+      awsEnvFor(
         {
           accessKeyId: c.accessKeyID,
           secretAccessKey: c.secretAccessKey,
@@ -94,15 +116,7 @@ export async function startBenchEnv(): Promise<BenchEnv> {
         },
         awsConfig,
       ),
-      presignGet: key =>
-        getSignedUrl(s3, new GetObjectCommand({ Bucket: c.bucketName, Key: key }), {
-          expiresIn: 3600,
-        }),
-      presignPut: key =>
-        getSignedUrl(s3, new PutObjectCommand({ Bucket: c.bucketName, Key: key }), {
-          expiresIn: 3600,
-        }),
-    };
+    );
   };
 
   let scenarioWorkers: WorkerProcess[] = [];

@@ -3,7 +3,8 @@
  * exit, and a process's peak resident set (VmHWM) read from /proc.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 export const MiB = 1024 * 1024;
@@ -161,4 +162,16 @@ export async function settle(pid: number, quietMs = 600, maxMs = 120_000): Promi
     if (performance.now() - quietSince >= quietMs) break;
   }
   return performance.now() - t0;
+}
+
+/** Prints the summary (tools/profile-summary.ts) of every V8 CPU profile in `dir`. */
+export async function printProfiles(dir: string, top: number): Promise<void> {
+  for (const f of readdirSync(dir).filter(n => n.endsWith('.cpuprofile'))) {
+    const r = await run(process.execPath, [
+      join(import.meta.dirname, '..', 'tools', 'profile-summary.ts'),
+      join(dir, f),
+      String(top),
+    ]);
+    process.stdout.write(r.stdout);
+  }
 }

@@ -27,9 +27,8 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { assertUnchanged, checkUploadFile } from '../../../shared/files.ts';
 import type { UploadResult } from '../../../shared/queues/jobs.ts';
 import { QUEUES } from '../../../shared/queues/names.ts';
-import { createS3Client } from '../../../shared/s3/client.ts';
 import { sameContent } from '../../../worker/processors/upload-prepare.ts';
-import type { BenchEnv } from '../lib/env.ts';
+import { jcdsS3, type BenchEnv } from '../lib/env.ts';
 import type { JobWatcher } from '../lib/jobs.ts';
 import { cpuMsOf, log, MiB, round } from '../lib/measure.ts';
 import type { BatchSection, Plan } from '../types.ts';
@@ -130,15 +129,7 @@ export async function runBatch(
       for (const [i, f] of files.entries()) {
         const fileName = name('dmin', r, i);
         const c = await jamf.createJcdsFile();
-        const s3 = createS3Client({
-          region: c.region,
-          endpoint: env.s3Endpoint,
-          credentials: {
-            accessKeyId: c.accessKeyID,
-            secretAccessKey: c.secretAccessKey,
-            sessionToken: c.sessionToken,
-          },
-        });
+        const s3 = jcdsS3(c, env.s3Endpoint);
         const body = readFileSync(f.path);
         await s3.send(
           new PutObjectCommand({ Bucket: c.bucketName, Key: `${c.path}${fileName}`, Body: body }),
@@ -166,15 +157,7 @@ export async function runBatch(
         await jamf.findPackageByFileName(fileName);
         // stage (single request below the split threshold), hashing as it streams
         const c = await jamf.createJcdsFile();
-        const s3 = createS3Client({
-          region: c.region,
-          endpoint: env.s3Endpoint,
-          credentials: {
-            accessKeyId: c.accessKeyID,
-            secretAccessKey: c.secretAccessKey,
-            sessionToken: c.sessionToken,
-          },
-        });
+        const s3 = jcdsS3(c, env.s3Endpoint);
         const sha3 = createHash('sha3-512');
         const md5 = createHash('md5');
         const body = new PassThrough({ highWaterMark: 1 << 20 });

@@ -3,14 +3,14 @@
  * worker's time went. The file is put straight into the simulator's S3 with curl.
  *   node test/bench/tools/profile-download.ts [sizeMiB=1024] [profileDir=/tmp/dl-prof]
  */
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { QUEUES } from '../../../shared/queues/names.ts';
 import { curlPut, simTarget } from '../lib/clients.ts';
 import { startBenchEnv } from '../lib/env.ts';
 import { fleetDownload } from '../lib/fleet-ops.ts';
 import { JobWatcher } from '../lib/jobs.ts';
-import { MiB, mibps, run } from '../lib/measure.ts';
+import { MiB, mibps, printProfiles } from '../lib/measure.ts';
 import { makeFile } from '../../helpers/fleet.ts';
 
 const sizeMiB = Number(process.argv[2] ?? 1024);
@@ -36,11 +36,4 @@ try {
 } finally {
   await env.close();
 }
-for (const f of readdirSync(profDir).filter(n => n.endsWith('.cpuprofile'))) {
-  const r = await run(process.execPath, [
-    join(import.meta.dirname, 'profile-summary.ts'),
-    join(profDir, f),
-    '20',
-  ]);
-  process.stdout.write(r.stdout);
-}
+await printProfiles(profDir, 20);

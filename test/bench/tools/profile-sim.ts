@@ -6,15 +6,14 @@
  * its CPU time went.
  *   node test/bench/tools/profile-sim.ts [sizeMiB=512] [profileDir=/tmp/sim-prof]
  */
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { makeFile } from '../../helpers/fleet.ts';
 import { spawnSimulator } from '../../helpers/sim.ts';
+import { credsFrom } from '../lib/env.ts';
 import { curlGet, curlPut, libStorageUpload, simJcds, simTarget } from '../lib/clients.ts';
-import { MiB, mibps, run } from '../lib/measure.ts';
+import { MiB, mibps, printProfiles } from '../lib/measure.ts';
 
 const sizeMiB = Number(process.argv[2] ?? 512);
 const profDir = process.argv[3] ?? '/tmp/sim-prof';
@@ -29,25 +28,7 @@ const sim = await spawnSimulator({
 try {
   const file = await makeFile(dir, 'p.pkg', sizeMiB * MiB);
   const { jamf, creds: c, s3 } = await simJcds(sim.info);
-  const t = simTarget(
-    {
-      raw: c,
-      bucket: c.bucketName,
-      path: c.path,
-      region: c.region,
-      s3,
-      awsEnv: {},
-      presignGet: key =>
-        getSignedUrl(s3, new GetObjectCommand({ Bucket: c.bucketName, Key: key }), {
-          expiresIn: 3600,
-        }),
-      presignPut: key =>
-        getSignedUrl(s3, new PutObjectCommand({ Bucket: c.bucketName, Key: key }), {
-          expiresIn: 3600,
-        }),
-    },
-    sim.info.s3Endpoint,
-  );
+  const t = simTarget(credsFrom(c, s3, {}), sim.info.s3Endpoint);
   const bytes = sizeMiB * MiB;
   const key = `${c.path}p.pkg`;
   const put = await curlPut(await t.presignPut(key), file.path);
@@ -62,11 +43,4 @@ try {
   await sim.stop();
   rmSync(dir, { recursive: true, force: true });
 }
-for (const f of readdirSync(profDir).filter(n => n.endsWith('.cpuprofile'))) {
-  const r = await run(process.execPath, [
-    join(import.meta.dirname, 'profile-summary.ts'),
-    join(profDir, f),
-    '25',
-  ]);
-  process.stdout.write(r.stdout);
-}
+await printProfiles(profDir, 25);
