@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Job, type Queue } from 'bullmq';
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { JamfClient } from '../../shared/jamf/client.ts';
 import type { PartResult, UploadResult } from '../../shared/queues/jobs.ts';
 import { Producer } from '../../producer/producer.ts';
@@ -48,6 +48,34 @@ export async function startHarness(options: FleetOptions = {}): Promise<Harness>
       await fleet.close();
     },
   };
+}
+
+/**
+ * Registers a suite's hooks and returns its harness, filled in by `beforeAll`: one fleet
+ * per test file, closed after it. With `perTest`, the simulator's faults and counters are
+ * cleared before each test, and after each one no secret is in the logs, the workers are
+ * killed and the faults cleared.
+ */
+export function useHarness(options: { perTest?: boolean } = {}): Harness {
+  const h = {} as Harness;
+  beforeAll(async () => {
+    Object.assign(h, await startHarness());
+  });
+  afterAll(async () => {
+    if (h.fleet) await h.close();
+  });
+  if (options.perTest) {
+    beforeEach(async () => {
+      await h.fleet.sim.control.clearFaults();
+      await h.fleet.sim.control.resetCounters();
+    });
+    afterEach(async () => {
+      expectNoSecretsInLogs(h.fleet);
+      await killWorkers(h.fleet);
+      await h.fleet.sim.control.clearFaults();
+    });
+  }
+  return h;
 }
 
 export function newJamfClient(fleet: Fleet): JamfClient {

@@ -22,19 +22,14 @@ import { makeFile, ROOT } from '../helpers/fleet.ts';
 import {
   expectNothingHalfDone,
   expectPublished,
-  startHarness,
+  useHarness,
   waitForJobSettled,
   type Harness,
 } from '../helpers/faults.ts';
 
-let h: Harness;
-
+const h = useHarness();
 beforeAll(async () => {
-  h = await startHarness();
   await h.fleet.startWorker();
-});
-afterAll(async () => {
-  await h?.close();
 });
 
 async function jobCount(): Promise<number> {

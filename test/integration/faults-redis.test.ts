@@ -9,7 +9,7 @@
  *       nothing reported as enqueued that was not.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Producer } from '../../producer/producer.ts';
 import { AppError } from '../../shared/errors.ts';
 import type { UploadJobData } from '../../shared/queues/jobs.ts';
@@ -21,20 +21,12 @@ import {
   expectNothingHalfDone,
   expectPublished,
   fmtMs,
-  startHarness,
+  useHarness,
   waitForJobSettled,
   waitUntil,
-  type Harness,
 } from '../helpers/faults.ts';
 
-let h: Harness;
-
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterAll(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 async function failure(p: Promise<unknown>): Promise<unknown> {
   try {

@@ -14,42 +14,23 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Job } from 'bullmq';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PartJobData } from '../../shared/queues/jobs.ts';
 import { MiB } from '../../shared/units.ts';
 import { makeFile } from '../helpers/fleet.ts';
 import { spawnSimulator } from '../helpers/sim.ts';
 import {
-  expectNoSecretsInLogs,
   expectNothingHalfDone,
   expectPublished,
   fmtMs,
-  killWorkers,
   newJamfClient,
-  startHarness,
+  useHarness,
   sumParts,
   waitForJobSettled,
   waitUntil,
-  type Harness,
 } from '../helpers/faults.ts';
 
-let h: Harness;
-
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterAll(async () => {
-  await h?.close();
-});
-beforeEach(async () => {
-  await h.fleet.sim.control.clearFaults();
-  await h.fleet.sim.control.resetCounters();
-});
-afterEach(async () => {
-  expectNoSecretsInLogs(h.fleet);
-  await killWorkers(h.fleet);
-  await h.fleet.sim.control.clearFaults();
-});
+const h = useHarness({ perTest: true });
 
 const sim = () => h.fleet.sim.control;
 const uploads = () => h.fleet.queue('upload');

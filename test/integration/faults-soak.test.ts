@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EVENTS_MAX_LEN, UPLOAD_JOB_OPTIONS } from '../../shared/queues/defaults.ts';
 import { QUEUE_PREFIX } from '../../shared/queues/names.ts';
 import { KiB } from '../../shared/units.ts';
@@ -18,23 +18,15 @@ import {
   expectNothingHalfDone,
   fmtMs,
   rssKiB,
-  startHarness,
+  useHarness,
   waitUntil,
-  type Harness,
 } from '../helpers/faults.ts';
 
 // JCDS_SOAK_COUNT and JCDS_SOAK_CONCURRENCY (upload jobs per worker) let an operator run a
 // longer or a quicker soak by hand; CI runs the default.
 const COUNT = Number(process.env['JCDS_SOAK_COUNT'] ?? 2_000);
 const CONCURRENCY = process.env['JCDS_SOAK_CONCURRENCY'] ?? '4'; // the product default
-let h: Harness;
-
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterAll(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

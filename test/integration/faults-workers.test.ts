@@ -11,44 +11,25 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Job } from 'bullmq';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Producer } from '../../producer/producer.ts';
 import type { UploadJobData, UploadResult } from '../../shared/queues/jobs.ts';
 import { MiB } from '../../shared/units.ts';
 import { makeFile } from '../helpers/fleet.ts';
 import {
   donePartNumbers,
-  expectNoSecretsInLogs,
   expectNothingHalfDone,
   expectPublished,
   fmtMs,
-  killWorkers,
-  startHarness,
+  useHarness,
   sumParts,
   waitForJobSettled,
   waitUntil,
-  type Harness,
 } from '../helpers/faults.ts';
 
 const SIZE = 40 * MiB; // 8 parts of 5 MiB
 const PARTS = 8;
-let h: Harness;
-
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterAll(async () => {
-  await h?.close();
-});
-beforeEach(async () => {
-  await h.fleet.sim.control.clearFaults();
-  await h.fleet.sim.control.resetCounters();
-});
-afterEach(async () => {
-  expectNoSecretsInLogs(h.fleet);
-  await killWorkers(h.fleet);
-  await h.fleet.sim.control.clearFaults();
-});
+const h = useHarness({ perTest: true });
 
 const counters = () => h.fleet.sim.control.counters();
 const uploads = () => h.fleet.queue('upload');
