@@ -16,11 +16,9 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { JamfClient } from '../../../shared/jamf/client.ts';
 import { createS3Client } from '../../../shared/s3/client.ts';
-import { awsEnvFor, jcdsS3, type Creds } from './env.ts';
+import { awsEnvFor, jcdsS3, presigners, type Creds } from './env.ts';
 import { MiB, run } from './measure.ts';
 
 const PY_DIR = join(import.meta.dirname, '..', 'py');
@@ -87,14 +85,7 @@ export async function staticTarget(options: {
     prefix: '',
     s3,
     awsEnv: awsEnvFor(options, options.awsConfigFile),
-    presignGet: key =>
-      getSignedUrl(s3, new GetObjectCommand({ Bucket: options.bucket, Key: key }), {
-        expiresIn: 3600,
-      }),
-    presignPut: key =>
-      getSignedUrl(s3, new PutObjectCommand({ Bucket: options.bucket, Key: key }), {
-        expiresIn: 3600,
-      }),
+    ...presigners(s3, options.bucket),
   };
 }
 

@@ -76,14 +76,17 @@ export function credsFrom(c: JcdsCredentials, s3: S3Client, awsEnv: NodeJS.Proce
     region: c.region,
     s3,
     awsEnv,
+    ...presigners(s3, c.bucketName),
+  };
+}
+
+/** Presigned GET and PUT URLs (an hour) for keys of `bucket`. */
+export function presigners(s3: S3Client, bucket: string): Pick<Creds, 'presignGet' | 'presignPut'> {
+  return {
     presignGet: key =>
-      getSignedUrl(s3, new GetObjectCommand({ Bucket: c.bucketName, Key: key }), {
-        expiresIn: 3600,
-      }),
+      getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: 3600 }),
     presignPut: key =>
-      getSignedUrl(s3, new PutObjectCommand({ Bucket: c.bucketName, Key: key }), {
-        expiresIn: 3600,
-      }),
+      getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: 3600 }),
   };
 }
 
