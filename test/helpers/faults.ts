@@ -16,7 +16,13 @@ import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { JamfClient } from '../../shared/jamf/client.ts';
 import type { PartResult, UploadResult } from '../../shared/queues/jobs.ts';
 import { Producer } from '../../producer/producer.ts';
-import { startFleet, type Fleet, type FleetOptions, type WorkerProcess } from './fleet.ts';
+import {
+  startFleet,
+  waitForJob,
+  type Fleet,
+  type FleetOptions,
+  type WorkerProcess,
+} from './fleet.ts';
 
 export interface Harness {
   fleet: Fleet;
@@ -102,29 +108,8 @@ export async function waitUntil<T>(
   }
 }
 
-/** Like fleet.ts waitForJob, but keeps polling through Redis errors (an outage). */
-export async function waitForJobSettled(
-  queue: Queue,
-  jobId: string,
-  timeoutMs = 120_000,
-): Promise<Job> {
-  const deadline = Date.now() + timeoutMs;
-  let last = 'not found';
-  for (;;) {
-    try {
-      const job = await Job.fromId(queue, jobId);
-      if (job) {
-        last = await job.getState();
-        if (last === 'completed' || last === 'failed') return job;
-      }
-    } catch (err) {
-      last = `redis error: ${(err as Error).message}`;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`job ${jobId} did not finish within ${timeoutMs} ms (last: ${last})`);
-    await sleep(100);
-  }
-}
+/** Waits until a job is completed or failed (Redis errors meanwhile count as "not yet"). */
+export const waitForJobSettled = waitForJob;
 
 export function sumParts(byNumber: Record<string, number>): number {
   return Object.values(byNumber).reduce((a, b) => a + b, 0);

@@ -163,21 +163,28 @@ export async function makeFile(
   return { path, md5: md5.digest('hex'), sha3_512: sha3.digest('hex') };
 }
 
-/** Waits until a job is completed or failed; returns its final state. */
+/**
+ * Waits until a job is completed or failed; returns it as it is then. Redis errors (a
+ * fault test may have Redis down for a while) count as "not yet" until the deadline.
+ */
 export async function waitForJob(queue: Queue, jobId: string, timeoutMs = 120_000): Promise<Job> {
   const deadline = Date.now() + timeoutMs;
+  let last: string;
   for (;;) {
-    const job = await Job.fromId(queue, jobId);
-    if (job) {
-      const state = await job.getState();
-      // Re-read: the job object may predate the state change (returnvalue, failedReason).
-      if (state === 'completed' || state === 'failed')
-        return (await Job.fromId(queue, jobId)) ?? job;
+    try {
+      // The state first, then the job: a job read before it finished has no returnvalue
+      // or failedReason, and completed and failed are final.
+      last = await queue.getJobState(jobId);
+      if (last === 'completed' || last === 'failed') {
+        const job = await Job.fromId(queue, jobId);
+        if (job) return job;
+        last = 'removed';
+      }
+    } catch (err) {
+      last = `redis error: ${(err as Error).message}`;
     }
     if (Date.now() > deadline)
-      throw new Error(
-        `job ${jobId} did not finish within ${timeoutMs} ms (state ${job ? await job.getState() : 'missing'})`,
-      );
+      throw new Error(`job ${jobId} did not finish within ${timeoutMs} ms (last: ${last})`);
     await sleep(100);
   }
 }
