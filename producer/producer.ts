@@ -5,7 +5,7 @@
  * start a second upload of one package.
  */
 import { randomUUID } from 'node:crypto';
-import { Queue, type JobsOptions } from 'bullmq';
+import type { JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AppError } from '../shared/errors.ts';
 import { checkUploadFile } from '../shared/files.ts';
@@ -14,13 +14,9 @@ import {
   describeRedisUrl,
   isConnectionError,
 } from '../shared/queues/connection.ts';
-import {
-  DOWNLOAD_JOB_OPTIONS,
-  SYNC_JOB_OPTIONS,
-  UPLOAD_JOB_OPTIONS,
-} from '../shared/queues/defaults.ts';
+import { openQueue } from '../shared/queues/factory.ts';
 import type { IfExists, PackageMetadata, UploadJobData } from '../shared/queues/jobs.ts';
-import { QUEUE_PREFIX, QUEUES, uploadDedupId } from '../shared/queues/names.ts';
+import { QUEUES, uploadDedupId } from '../shared/queues/names.ts';
 
 export { uploadDedupId };
 import type { Transport } from '../shared/config.ts';
@@ -66,12 +62,10 @@ export class Producer {
   private constructor(connection: Redis, redisUrl: string) {
     this.connection = connection;
     this.redisUrl = redisUrl;
-    const q = (name: string, defaultJobOptions: JobsOptions): Queue =>
-      new Queue(name, { connection, prefix: QUEUE_PREFIX, defaultJobOptions });
     this.queues = {
-      upload: q(QUEUES.upload, UPLOAD_JOB_OPTIONS),
-      download: q(QUEUES.download, DOWNLOAD_JOB_OPTIONS),
-      sync: q(QUEUES.sync, SYNC_JOB_OPTIONS),
+      upload: openQueue(QUEUES.upload, connection),
+      download: openQueue(QUEUES.download, connection),
+      sync: openQueue(QUEUES.sync, connection),
     };
     for (const queue of Object.values(this.queues)) queue.on('error', () => undefined);
   }
@@ -209,7 +203,7 @@ export class Producer {
       throw new AppError(
         'REDIS_UNAVAILABLE',
         `Lost the connection to Redis at ${describeRedisUrl(this.redisUrl)} (${(err as Error).message}): ${done}. Check that redis-server is running, then enqueue again (uploads already in flight are not started twice).`,
-        { cause: err, retryable: true },
+        { cause: err },
       );
     }
   }

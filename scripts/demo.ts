@@ -25,11 +25,11 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { Queue } from 'bullmq';
 import { JamfClient } from '../shared/jamf/client.ts';
 import { connectProducer } from '../shared/queues/connection.ts';
+import { openQueue } from '../shared/queues/factory.ts';
 import type { UploadJobData } from '../shared/queues/jobs.ts';
-import { QUEUE_PREFIX, QUEUES } from '../shared/queues/names.ts';
+import { QUEUES } from '../shared/queues/names.ts';
 import { MiB, formatBytes } from '../shared/units.ts';
 import { workerNodeFlags } from '../shared/worker-flags.ts';
 
@@ -297,7 +297,7 @@ async function main(): Promise<number> {
     auth: { kind: 'oauth', id: info['clientId']!, secret: info['clientSecret']! },
   });
   const redis = await connectProducer(redisUrl);
-  const uploads = new Queue(QUEUES.upload, { connection: redis, prefix: QUEUE_PREFIX });
+  const uploads = openQueue(QUEUES.upload, redis);
   const rows: PackageRow[] = [];
   try {
     for (const [name, size] of SAMPLES) {
@@ -309,7 +309,8 @@ async function main(): Promise<number> {
       const stored = packageId ? await jamf.getPackage(packageId) : undefined;
       const sha3 = stored?.hashType === 'SHA3_512' ? (stored.hashValue ?? null) : null;
       const job = enq ? await uploads.getJob(String(enq['jobId'])) : undefined;
-      const parts = (job?.data as UploadJobData | undefined)?.multipart?.partCount ?? 0;
+      const data = job?.data as UploadJobData | undefined;
+      const parts = data && 'multipart' in data ? (data.multipart?.partCount ?? 0) : 0;
       rows.push({
         fileName: name,
         jobId: String(enq?.['jobId'] ?? '?'),

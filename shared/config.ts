@@ -5,6 +5,7 @@
  */
 import { ConfigError } from './errors.ts';
 import { MiB, parseBytes } from './units.ts';
+import { MIN_PART_SIZE } from './upload/part-plan.ts';
 import { DEFAULT_WORKER_HEAP_MIB } from './worker-flags.ts';
 
 export type Transport = 'auto' | 's3' | 'package-upload';
@@ -49,11 +50,12 @@ export interface Config {
   partAttempts: number;
   /** First retry delay of a failed job (ms); doubles per attempt, with jitter. */
   retryDelayMs: number;
+  /** On SIGTERM, how long a worker lets jobs in flight finish before it releases them (ms). */
+  shutdownGraceMs: number;
 }
 
 export const DEFAULT_PART_SIZE = 16 * MiB;
 export const DEFAULT_SPLIT_THRESHOLD = 64 * MiB;
-export const MIN_PART_SIZE = 5 * MiB;
 
 /** What each variable means, for error messages and the README's reference. */
 export const ENV_DOC: Record<string, string> = {
@@ -81,6 +83,8 @@ export const ENV_DOC: Record<string, string> = {
     'how long to wait for Jamf to report the stored hash, in ms (default 900000)',
   JCDS_PART_ATTEMPTS: 'attempts of one part before the upload fails (default 6)',
   JCDS_RETRY_DELAY: 'first retry delay of a failed job in ms, doubled per attempt (default 1000)',
+  JCDS_SHUTDOWN_GRACE_MS:
+    'on SIGTERM, how long a worker lets jobs in flight finish, in ms, 0 to 3600000 (default 30000)',
   AWS_ENDPOINT_URL_S3: 'an S3 endpoint override, path-style (the simulator, a test S3)',
   LOG_LEVEL: 'fatal, error, warn, info, debug or trace (default info)',
   MONITOR_USER: 'monitor basic-auth user (with MONITOR_PASSWORD)',
@@ -213,6 +217,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   const verifyTimeoutMs = int('JCDS_VERIFY_TIMEOUT', 900_000, 1_000, 86_400_000);
   const partAttempts = int('JCDS_PART_ATTEMPTS', 6, 1, 100);
   const retryDelayMs = int('JCDS_RETRY_DELAY', 1_000, 10, 3_600_000);
+  const shutdownGraceMs = int('JCDS_SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000);
 
   const s3Endpoint = get('AWS_ENDPOINT_URL_S3');
   if (s3Endpoint !== undefined && !httpUrl(s3Endpoint))
@@ -257,5 +262,6 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     verifyTimeoutMs,
     partAttempts,
     retryDelayMs,
+    shutdownGraceMs,
   });
 }

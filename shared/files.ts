@@ -7,7 +7,7 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { basename, extname, resolve } from 'node:path';
 import { AppError } from './errors.ts';
-import { MAX_OBJECT_SIZE } from './s3/part-plan.ts';
+import { MAX_OBJECT_SIZE } from './upload/part-plan.ts';
 
 export const ALLOWED_EXTENSIONS = ['pkg', 'mpkg', 'dmg', 'zip'] as const;
 

@@ -37,6 +37,10 @@ export const REDACT_PATHS: string[] = SECRET_KEYS.flatMap(k => {
 });
 
 export interface LoggerSettings {
+  /**
+   * The level (`config.logLevel` in the product, which reads LOG_LEVEL); the logger never
+   * reads the environment itself. @defaultValue `info`
+   */
   level?: string;
   name?: string;
   destination?: DestinationStream;
@@ -44,7 +48,7 @@ export interface LoggerSettings {
 
 export function createLogger(settings: LoggerSettings = {}): Logger {
   const options: LoggerOptions = {
-    level: settings.level ?? process.env['LOG_LEVEL'] ?? 'info',
+    level: settings.level ?? 'info',
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
     base: { pid: process.pid, ...(settings.name ? { name: settings.name } : {}) },
   };

@@ -70,6 +70,13 @@ export interface VaultOptions {
 
 const SALT = 'jcds-fleet-vault-v1';
 
+function secretMissing(): AppError {
+  return new AppError(
+    'VAULT_SECRET_MISSING',
+    'JCDS_FLEET_SECRET is not set: the s3 transport keeps temporary S3 credentials encrypted in Redis and needs it. Set JCDS_FLEET_SECRET to the same random string (16+ characters) on every worker.',
+  );
+}
+
 export class CredentialVault {
   private readonly redis: Redis;
   private readonly key: Buffer;
@@ -84,10 +91,7 @@ export class CredentialVault {
 
   constructor(options: VaultOptions) {
     if (!options.secret) {
-      throw new AppError(
-        'VAULT_SECRET_MISSING',
-        'JCDS_FLEET_SECRET is not set: the s3 transport keeps temporary S3 credentials encrypted in Redis and needs it. Set JCDS_FLEET_SECRET to the same random string (16+ characters) on every worker.',
-      );
+      throw secretMissing();
     }
     this.redis = options.redis;
     this.key = scryptSync(options.secret, SALT, 32);
@@ -203,12 +207,23 @@ export class CredentialVault {
         throw new AppError(
           'S3_CREDENTIALS_EXPIRED',
           `Timed out waiting for another worker to renew the S3 credentials of ${name}.`,
-          {
-            retryable: true,
-          },
         );
       }
       await sleep(100);
     }
   }
+}
+
+/** What the upload engine needs of a vault (CredentialVault, or one that is not set up). */
+export type CredentialStore = Pick<CredentialVault, 'put' | 'get' | 'delete'>;
+
+/**
+ * The vault of a worker without JCDS_FLEET_SECRET: it can still run package-upload and
+ * download jobs; an s3-transport upload fails with VAULT_SECRET_MISSING when it needs it.
+ */
+export function missingVault(): CredentialStore {
+  const fail = (): never => {
+    throw secretMissing();
+  };
+  return { put: async () => fail(), get: async () => fail(), delete: async () => fail() };
 }

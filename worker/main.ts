@@ -27,7 +27,7 @@ export async function runWorker(overrides: { concurrency?: number } = {}): Promi
       process.exit(1);
     }
     logger.info({ signal }, 'shutting down gracefully');
-    handle.close(Number(process.env['JCDS_SHUTDOWN_GRACE_MS'] ?? 30_000)).then(
+    handle.close(config.shutdownGraceMs).then(
       () => process.exit(0),
       err => {
         logger.error({ err }, 'shutdown failed');

@@ -17,9 +17,27 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.ts';
 import { QUEUE_PREFIX } from '../shared/queues/names.ts';
-import type { FleetMetrics } from './context.ts';
 
 export const METRICS_KEY = `${QUEUE_PREFIX}:metrics`;
+
+/** What the processors count (one call per event; never fails or slows a job). */
+export interface FleetMetrics {
+  bytesUploaded(n: number): void;
+  bytesDownloaded(n: number): void;
+  uploadDuration(seconds: number, transport: string, outcome: string): void;
+  retry(queue: string): void;
+  failure(queue: string, code: string): void;
+  credentialRenewal(): void;
+}
+
+export const NO_METRICS: FleetMetrics = {
+  bytesUploaded: () => undefined,
+  bytesDownloaded: () => undefined,
+  uploadDuration: () => undefined,
+  retry: () => undefined,
+  failure: () => undefined,
+  credentialRenewal: () => undefined,
+};
 
 /** Upload duration histogram bounds, seconds (a few seconds to several hours). */
 export const DURATION_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400];

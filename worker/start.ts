@@ -6,17 +6,26 @@
  * `close()` drains gracefully: jobs in flight finish within a grace period, after which
  * they are cancelled and left for another worker to pick up.
  */
-import { Queue, Worker, type Processor, type WorkerOptions } from 'bullmq';
+import { Worker, type Processor, type Queue, type WorkerOptions } from 'bullmq';
 import { Redis } from 'ioredis';
+import { systemClock } from '../shared/clock.ts';
 import type { Config } from '../shared/config.ts';
+import { AppError } from '../shared/errors.ts';
+import { JamfClient } from '../shared/jamf/client.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { redisOptions } from '../shared/queues/connection.ts';
+import { openQueue } from '../shared/queues/factory.ts';
 import { QUEUE_PREFIX, QUEUES, type QueueName } from '../shared/queues/names.ts';
-import { WorkerContext, type FleetMetrics } from './context.ts';
-import { RedisFleetMetrics } from './metrics.ts';
-import { partProcessor } from './processors/part.ts';
-import { uploadProcessor } from './processors/upload.ts';
-import { extraProcessors } from './processors/registry.ts';
+import { MultipartEngine } from '../shared/upload/multipart.ts';
+import { UploadPartJobs } from '../shared/upload/part-queue.ts';
+import { S3Sessions } from '../shared/upload/s3-sessions.ts';
+import { CredentialVault, fromJcds, missingVault } from '../shared/vault.ts';
+import { RedisFleetMetrics, type FleetMetrics } from './metrics.ts';
+import { downloadProcessor } from './processors/download.ts';
+import { syncProcessor } from './processors/sync.ts';
+import { partProcessor } from './processors/upload-part.ts';
+import { uploadProcessor } from './processors/upload/index.ts';
+import { TransportChooser } from './transport.ts';
 
 export interface StartWorkerOptions {
   config: Config;
@@ -27,35 +36,74 @@ export interface StartWorkerOptions {
 }
 
 export interface WorkerHandle {
-  ctx: WorkerContext;
   workers: Worker[];
   /** Graceful: waits up to graceMs for jobs in flight, then cancels them. */
   close(graceMs?: number): Promise<void>;
 }
 
+/** The Jamf client of this process (one, so the 5-request cap and the token are per process). */
+function jamfClientFor(config: Config, logger: Logger): JamfClient {
+  const { jamfUrl, jamfAuth } = config;
+  if (!jamfUrl || !jamfAuth) {
+    throw new AppError(
+      'CONFIG_INVALID',
+      'The worker needs JAMF_URL and Jamf credentials (JAMF_CLIENT_ID + JAMF_CLIENT_SECRET, or JAMF_USERNAME + JAMF_PASSWORD).',
+    );
+  }
+  return new JamfClient({
+    baseUrl: jamfUrl,
+    auth: jamfAuth,
+    concurrency: config.jamfConcurrency,
+    logger: logger.child({ component: 'jamf' }),
+  });
+}
+
 export async function startWorker(options: StartWorkerOptions): Promise<WorkerHandle> {
   const { config } = options;
   const logger = options.logger ?? createLogger({ level: config.logLevel, name: 'jcds-worker' });
+  const jamf = jamfClientFor(config, logger);
   const connection = redisOptions(config.redisUrl, 'worker');
   const redis = new Redis(connection);
   redis.on('error', err => logger.debug({ err }, 'redis connection error (reconnecting)'));
-  const ctx = new WorkerContext(
-    config,
-    logger,
-    redis,
-    options.metrics ?? new RedisFleetMetrics(redis, logger),
-  );
+  const metrics = options.metrics ?? new RedisFleetMetrics(redis, logger);
 
+  const queues = new Map<QueueName, Queue>(
+    Object.values(QUEUES).map(name => {
+      const q = openQueue(name, redis);
+      q.on('error', err => logger.warn({ err, queue: name }, 'queue error'));
+      return [name, q];
+    }),
+  );
   const queueOf = (name: string): Queue => {
-    const q = new Queue(name, { connection: redis, prefix: QUEUE_PREFIX });
-    q.on('error', err => logger.warn({ err, queue: name }, 'queue error'));
+    const q = queues.get(name as QueueName);
+    if (!q) throw new AppError('INTERNAL', `no queue named ${JSON.stringify(name)}`);
     return q;
   };
-  const queues = new Map<string, Queue>(Object.values(QUEUES).map(n => [n, queueOf(n)]));
-  const q = (name: string): Queue => queues.get(name)!;
-  ctx.partQueue = q(QUEUES.uploadPart);
+  const partQueue = queueOf(QUEUES.uploadPart);
   // A fleet-wide cap on parts in flight (every worker process agrees on the same value).
-  await ctx.partQueue.setGlobalConcurrency(config.globalPartConcurrency);
+  await partQueue.setGlobalConcurrency(config.globalPartConcurrency);
+
+  // The collaborators, built once: each processor gets the ones it uses.
+  const vault = config.fleetSecret
+    ? new CredentialVault({
+        redis,
+        secret: config.fleetSecret,
+        renew: async () => {
+          const renewed = fromJcds(await jamf.renewJcdsCredentials());
+          metrics.credentialRenewal();
+          return renewed;
+        },
+      })
+    : missingVault();
+  const sessions = new S3Sessions({ vault, endpoint: config.s3Endpoint });
+  const engine = new MultipartEngine(sessions, logger);
+  const clock = systemClock;
+  const parts = new UploadPartJobs(
+    partQueue,
+    { attempts: config.partAttempts, delayMs: config.retryDelayMs },
+    clock,
+  );
+  const transport = new TransportChooser(config.transport, jamf, logger);
 
   const common: Omit<WorkerOptions, 'concurrency'> = {
     connection,
@@ -69,18 +117,31 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
   const table: Array<{ name: QueueName; processor: Processor; opts: Partial<WorkerOptions> }> = [
     {
       name: QUEUES.upload,
-      processor: uploadProcessor(ctx, q(QUEUES.upload)),
+      processor: uploadProcessor(
+        { config, jamf, engine, vault, parts, transport, metrics, clock, logger },
+        queueOf(QUEUES.upload),
+      ) as Processor,
       opts: { concurrency: config.workerConcurrency, maxStalledCount: 3 },
     },
     {
       name: QUEUES.uploadPart,
-      processor: partProcessor(ctx, q(QUEUES.uploadPart)),
+      processor: partProcessor({ engine, redis, metrics, logger }, partQueue) as Processor,
       opts: { concurrency: config.partConcurrency, maxStalledCount: 5 },
     },
-    ...extraProcessors(ctx, q).map(e => ({
-      ...e,
-      opts: { concurrency: config.workerConcurrency, maxStalledCount: 3, ...e.opts },
-    })),
+    {
+      name: QUEUES.download,
+      processor: downloadProcessor(
+        { jamf, redis, metrics, logger },
+        queueOf(QUEUES.download),
+      ) as Processor,
+      opts: { concurrency: config.workerConcurrency, maxStalledCount: 3 },
+    },
+    {
+      // A sync job is short-lived per wake-up (it waits for its jobs in the delayed set).
+      name: QUEUES.sync,
+      processor: syncProcessor({ jamf, redis, metrics, logger, queueOf }) as Processor,
+      opts: { concurrency: config.workerConcurrency, maxStalledCount: 3 },
+    },
   ];
   const wanted = new Set(options.queues ?? Object.values(QUEUES));
   const workers: Worker[] = [];
@@ -120,8 +181,9 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
       }, graceMs);
       await graceful.finally(() => clearTimeout(timer));
       await Promise.allSettled([...queues.values()].map(x => x.close()));
-      await ctx.close();
+      sessions.close();
+      await jamf.close().catch(() => undefined);
       redis.disconnect();
     })());
-  return { ctx, workers, close };
+  return { workers, close };
 }

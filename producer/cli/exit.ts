@@ -8,38 +8,21 @@
  *   2  bad usage or input: a missing file, a wrong extension, an unsafe name, a bad flag
  *   3  configuration or connection: the environment, Redis, Jamf Pro
  */
-import { errorCode } from '../../shared/errors.ts';
+import { errorCode, errorSpec } from '../../shared/errors.ts';
 
 export const EXIT = { ok: 0, jobFailed: 1, usage: 2, config: 3 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
-/** Error codes that mean the user gave a bad argument or input file. */
-const USAGE_CODES = new Set([
-  'USAGE',
-  'UNSUPPORTED_FILE_TYPE',
-  'UNSAFE_FILE_NAME',
-  'JOB_NOT_FOUND',
-]);
-
-/** Error codes that mean the environment, Redis or Jamf Pro is not usable. */
-const CONFIG_CODES = new Set([
-  'CONFIG_INVALID',
-  'REDIS_UNAVAILABLE',
-  'JCDS_UNAVAILABLE',
-  'VAULT_SECRET_MISSING',
-  'VAULT_DECRYPT_FAILED',
-]);
-
-/** The exit code for an error that ended a command (not for a failed job). */
+/**
+ * The exit code for an error that ended a command (not for a failed job): the registry's
+ * `exit` for the error's code (shared/errors.ts), 2 for commander's own errors, 1 for an
+ * error without a code or with a code the product does not raise.
+ */
 export function exitCodeFor(err: unknown): ExitCode {
   const code = errorCode(err);
   if (code === undefined) return EXIT.jobFailed;
   if (code.startsWith('commander.')) return EXIT.usage;
-  if (USAGE_CODES.has(code) || code.startsWith('FILE_') || code.startsWith('DESTINATION_')) {
-    return EXIT.usage;
-  }
-  if (CONFIG_CODES.has(code) || code.startsWith('JAMF_')) return EXIT.config;
-  return EXIT.jobFailed;
+  return errorSpec(code)?.exit ?? EXIT.jobFailed;
 }
 
 /** The process-ending seam: tests replace `processExit.exit` to observe codes. */

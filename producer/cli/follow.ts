@@ -9,6 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { parseReason } from '../../shared/errors.ts';
 
 export interface TrackedJob {
   queue: Queue;
@@ -51,9 +52,9 @@ export interface FollowOptions {
   idleWarnMs?: number;
 }
 
-/** Reads the `[CODE]` a failure reason starts with. */
+/** Reads the `[CODE]` a failure reason starts with (`parseReason` in shared/errors.ts). */
 export function reasonCode(reason: string): string | undefined {
-  return /^\[([A-Z][A-Z0-9_]+)\]/.exec(reason)?.[1];
+  return parseReason(reason).code;
 }
 
 /** Accepts every progress shape the processors report: a percentage or byte counts. */

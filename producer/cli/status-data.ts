@@ -3,13 +3,14 @@
  * download and sync queues, and one job with its part children. Plain objects, the same
  * for the table and for --json.
  */
-import { Queue, type Job, type JobType } from 'bullmq';
+import type { Job, JobType, Queue } from 'bullmq';
 import { AppError } from '../../shared/errors.ts';
+import { openQueue } from '../../shared/queues/factory.ts';
 import {
   ALL_QUEUES,
   COUNT_STATES,
   hashJobId,
-  QUEUE_PREFIX,
+  parsePartJobId,
   QUEUES,
 } from '../../shared/queues/names.ts';
 import type { Producer } from '../producer.ts';
@@ -53,10 +54,7 @@ export interface PartSummary {
 export function statusQueues(producer: Producer): Record<string, Queue> {
   return {
     [QUEUES.upload]: producer.queues.upload,
-    [QUEUES.uploadPart]: new Queue(QUEUES.uploadPart, {
-      connection: producer.connection,
-      prefix: QUEUE_PREFIX,
-    }),
+    [QUEUES.uploadPart]: openQueue(QUEUES.uploadPart, producer.connection),
     [QUEUES.download]: producer.queues.download,
     [QUEUES.sync]: producer.queues.sync,
   };
@@ -174,11 +172,11 @@ export async function partsOf(queues: Record<string, Queue>, job: Job): Promise<
   const idOf = (key: string): string => key.slice(key.lastIndexOf(':') + 1);
   const base = (key: string): PartSummary => {
     const id = idOf(key);
-    const n = /-p(\d+)$/.exec(id);
+    const part = parsePartJobId(id);
     return {
       jobId: id,
-      name: n ? 'part' : id === hashJobId(String(job.id)) ? 'hash' : 'child',
-      partNumber: n ? Number(n[1]) : null,
+      name: part ? 'part' : id === hashJobId(String(job.id)) ? 'hash' : 'child',
+      partNumber: part ? part.partNumber : null,
       state: 'unknown',
       size: null,
       etag: null,

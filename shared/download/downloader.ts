@@ -30,7 +30,7 @@ import {
   missingRanges,
   type ByteRange,
 } from './ranges.ts';
-import { StreamingVerifier } from './verifier.ts';
+import { StreamingVerifier } from '../hash/index.ts';
 
 export interface ExpectedFile {
   size: number;
@@ -59,16 +59,19 @@ export interface DownloadFileOptions {
   dispatcher?: Dispatcher;
 }
 
+/** One file downloaded and moved into place; a download job's result adds to it (DownloadResult). */
 export interface DownloadFileResult {
   path: string;
   size: number;
   md5: string;
   sha3_512?: string;
+  /** True when the MD5 (and SHA3-512 when listed) equal Jamf's; false when Jamf lists no hash. */
   verified: boolean;
-  /** Body bytes received by this run. */
+  /** Body bytes received by this run (the attempt that finished). */
   bytesFetched: number;
-  /** Bytes that were already on disk from an earlier attempt. */
+  /** Bytes that were already on disk from earlier attempts (a resumed download). */
   resumedBytes: number;
+  /** Presigned URLs fetched again after a 403 (expired). */
   urlRefreshes: number;
   /** Time spent fetching the missing ranges, ms. */
   fetchMs: number;

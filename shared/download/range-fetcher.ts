@@ -15,6 +15,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request, type Dispatcher } from 'undici';
+import { coalesce, type Coalesced } from '../coalesce.ts';
 import { AppError, redactText } from '../errors.ts';
 import { MiB } from '../units.ts';
 import type { ByteRange } from './ranges.ts';
@@ -27,14 +28,18 @@ export interface UrlSource {
 
 /** A UrlSource over a function that asks Jamf for a new URL. */
 export class PresignedUrl implements UrlSource {
-  private readonly load: () => Promise<string>;
   private value: string | undefined;
-  private pending: Promise<string> | undefined;
+  /** One load in flight, shared by `get` and `refresh`; the URL is kept on success. */
+  private readonly fetch: Coalesced<string>;
   /** URLs fetched after the first (diagnostics, job log). */
   refreshes = 0;
 
   constructor(load: () => Promise<string>) {
-    this.load = load;
+    this.fetch = coalesce(async () => {
+      const url = await load();
+      this.value = url;
+      return url;
+    });
   }
 
   get(): Promise<string> {
@@ -43,25 +48,11 @@ export class PresignedUrl implements UrlSource {
   }
 
   refresh(stale: string): Promise<string> {
-    if (this.pending) return this.pending;
+    const pending = this.fetch.pending;
+    if (pending) return pending;
     if (this.value !== undefined && this.value !== stale) return Promise.resolve(this.value);
     this.refreshes++;
     return this.fetch();
-  }
-
-  private fetch(): Promise<string> {
-    this.pending ??= this.load().then(
-      url => {
-        this.value = url;
-        this.pending = undefined;
-        return url;
-      },
-      (err: unknown) => {
-        this.pending = undefined;
-        throw err;
-      },
-    );
-    return this.pending;
   }
 }
 

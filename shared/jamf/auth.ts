@@ -23,6 +23,7 @@
 import { STATUS_CODES } from 'node:http';
 import { z } from 'zod';
 import type { JamfAuthConfig } from '../config.ts';
+import { coalesce } from '../coalesce.ts';
 import type { Logger } from '../logger.ts';
 import { JamfApiError, formatJamfErrors } from './errors.ts';
 import type { JamfHttp, TokenSource } from './http.ts';
@@ -71,7 +72,6 @@ export class JamfTokenProvider implements TokenSource {
   private readonly marginFraction: number;
   private readonly now: () => number;
   private current: Token | undefined;
-  private inflight: Promise<Token> | undefined;
   private oauthPath: string | undefined;
   /** Token requests this provider made (diagnostics and tests). */
   tokenRequests = 0;
@@ -149,20 +149,12 @@ export class JamfTokenProvider implements TokenSource {
     return this.now() >= t.expiresAt - margin;
   }
 
-  private refresh(): Promise<Token> {
-    this.inflight ??= this.fetchToken().then(
-      token => {
-        this.current = token;
-        this.inflight = undefined;
-        return token;
-      },
-      (err: unknown) => {
-        this.inflight = undefined;
-        throw err;
-      },
-    );
-    return this.inflight;
-  }
+  /** One token request in flight, shared by every caller; the token is kept on success. */
+  private readonly refresh = coalesce(async (): Promise<Token> => {
+    const token = await this.fetchToken();
+    this.current = token;
+    return token;
+  });
 
   private async fetchToken(): Promise<Token> {
     if (this.auth.kind === 'oauth') return this.fetchOAuth();
@@ -286,7 +278,6 @@ export class JamfTokenProvider implements TokenSource {
           host: this.http.host,
           status: err.status,
           jamfErrors: err.jamfErrors,
-          retryable: false,
           cause: err,
         });
       }

@@ -30,7 +30,8 @@ export interface JamfApiErrorInit {
   host: string;
   status?: number | undefined;
   jamfErrors?: JamfErrorItem[];
-  retryable?: boolean;
+  /** @defaultValue the registry's `retryable` for `code` (shared/errors.ts) */
+  retryable?: boolean | undefined;
   retryAfterMs?: number | undefined;
   cause?: unknown;
 }
@@ -50,7 +51,7 @@ export class JamfApiError extends AppError {
     const jamfErrors = init.jamfErrors ?? [];
     super(init.code, init.message, {
       cause: init.cause,
-      retryable: init.retryable ?? false,
+      retryable: init.retryable,
       details: {
         status: init.status,
         method: init.method,
@@ -273,6 +274,7 @@ export function jamfErrorFromResponse(input: ResponseErrorInput): JamfApiError {
   if (input.retryAfterMs !== undefined) {
     message += ` (Retry-After ${Math.ceil(input.retryAfterMs / 1000)} s)`;
   }
+  // Explicit: within one code (JAMF_UNAVAILABLE: 502 vs 501) it depends on the status.
   const retryable = RETRYABLE_STATUSES.has(status);
   return new JamfApiError({
     code,
@@ -355,6 +357,7 @@ export function jamfNetworkError(input: NetworkErrorInput): JamfApiError {
     method: input.method,
     path,
     host: input.host,
+    // Explicit: it depends on the network error (a reset is retryable, ENOTFOUND is not).
     retryable:
       code === undefined
         ? /socket hang up|other side closed/i.test(raw)

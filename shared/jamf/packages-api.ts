@@ -11,7 +11,7 @@
  *   DUPLICATE_FIELD after an attempt whose answer was lost, the package that attempt made
  *   is looked up and returned (same packageName and fileName), so a retry never fails
  *   on the package it created itself.
- * - The upload is a multipart body streamed from disk (multipart.ts) with no overall
+ * - The upload is a multipart/form-data body streamed from disk (form-data.ts) with no overall
  *   timeout; it is retried only whole, and only on retryable errors.
  */
 import { stat } from 'node:fs/promises';
@@ -21,7 +21,7 @@ import { AppError } from '../errors.ts';
 import { JamfApiError } from './errors.ts';
 import { encodePathSegment, type JamfHttp } from './http.ts';
 import type { CallOptions } from './jcds-api.ts';
-import { multipartFileBody } from './multipart.ts';
+import { multipartFileBody } from './form-data.ts';
 import { rsql } from './rsql.ts';
 import {
   CategoryPageSchema,

@@ -77,7 +77,7 @@ export async function connectProducer(url: string): Promise<Redis> {
     throw new AppError(
       'REDIS_UNAVAILABLE',
       `Cannot reach Redis at ${describeRedisUrl(url)} (${(err as Error).message}). Check that redis-server is running and REDIS_URL is right; nothing was enqueued.`,
-      { cause: err, retryable: true },
+      { cause: err },
     );
   }
 }

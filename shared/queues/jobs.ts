@@ -5,6 +5,7 @@
  * `vaultKey`.
  */
 import type { Transport } from '../config.ts';
+import type { DownloadFileResult } from '../download/downloader.ts';
 
 export type IfExists = 'skip' | 'replace' | 'fail';
 export type ConcreteTransport = Exclude<Transport, 'auto'>;
@@ -25,8 +26,6 @@ export interface FileHashes {
   md5: string;
 }
 
-export type UploadStep = 'prepare' | 'stage' | 'complete' | 'finalize';
-
 export interface MultipartState {
   uploadId: string;
   bucket: string;
@@ -37,7 +36,8 @@ export interface MultipartState {
   vaultKey: string;
 }
 
-export interface UploadJobData {
+/** What a producer enqueues: the file, its identity at enqueue, and what to do with it. */
+export interface UploadRequest {
   path: string;
   fileName: string;
   size: number;
@@ -50,20 +50,44 @@ export interface UploadJobData {
   requestId: string;
   /** Set by the producer (sync jobs pass the hash they already know). */
   hashes?: FileHashes;
-  // --- step state (checkpoint) ---
-  step: UploadStep;
-  chosenTransport?: ConcreteTransport;
+  startedAt?: number;
+}
+
+/** What `prepare` decided: every later step has these. */
+export interface Prepared extends UploadRequest {
+  chosenTransport: ConcreteTransport;
+  startedAt: number;
+  /** The package this upload replaces (ifExists=replace found one). */
   existingPackageId?: string;
   /** The package record this upload writes (known from stage or finalize on). */
   packageId?: string;
   /** True when this job created that record (so a failure for good removes it again). */
   packageCreated?: boolean;
-  multipart?: MultipartState;
-  /** Set once the bytes are stored (object exists / package upload answered). */
-  stored?: boolean;
-  bytesSent?: number;
-  startedAt?: number;
 }
+
+/**
+ * The upload job's data: a union keyed by `step`, each step's checkpoint with the fields
+ * that step needs (worker/processors/upload/ runs them; each returns the next one):
+ *   prepare -> stage -> (complete: s3 multipart only) -> finalize.
+ */
+export type UploadJobData =
+  | (UploadRequest & { step: 'prepare' })
+  | (Prepared & { step: 'stage' })
+  | (Prepared & { step: 'complete'; chosenTransport: 's3'; multipart: MultipartState })
+  | (Prepared & {
+      step: 'finalize';
+      /** The bytes are stored (the object exists / the package upload answered). */
+      stored: true;
+      bytesSent: number;
+    } & (
+        | { hashes: FileHashes; multipart?: MultipartState }
+        | { hashes?: undefined; multipart: MultipartState }
+      ));
+
+export type UploadStep = UploadJobData['step'];
+
+/** The data of an upload job at one step. */
+export type UploadAt<S extends UploadStep> = Extract<UploadJobData, { step: S }>;
 
 export type UploadOutcome = 'created' | 'replaced' | 'unchanged';
 
@@ -127,23 +151,15 @@ export interface DownloadJobData {
   syncJobId?: string;
 }
 
-export interface DownloadResult {
-  path: string;
+/**
+ * A download job's result: the downloaded file (DownloadFileResult, whose fetchMs and
+ * verifyTailMs are absent when nothing was fetched) plus the job's own fields.
+ */
+export interface DownloadResult
+  extends
+    Omit<DownloadFileResult, 'fetchMs' | 'verifyTailMs'>,
+    Partial<Pick<DownloadFileResult, 'fetchMs' | 'verifyTailMs'>> {
   fileName: string;
-  size: number;
-  md5: string;
-  sha3_512?: string;
-  /** True when the MD5 (and SHA3-512 when listed) equal Jamf's; false when Jamf lists no hash. */
-  verified: boolean;
-  /** Body bytes fetched by the attempt that finished. */
-  bytesFetched: number;
-  /** Bytes already on disk from earlier attempts (a resumed download). */
-  resumedBytes: number;
-  /** Presigned URLs fetched again after a 403 (expired). */
-  urlRefreshes: number;
-  /** Time spent fetching ranges, and from the last byte to the hashes being ready, ms. */
-  fetchMs?: number;
-  verifyTailMs?: number;
   durationMs: number;
   /** Set when the destination already held exactly this file (nothing fetched). */
   alreadyPresent?: boolean;

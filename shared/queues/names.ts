@@ -25,11 +25,43 @@ export function uploadDedupId(fileName: string): string {
 }
 
 /**
- * The id of an upload's hash job in the part queue (a job beside the parts, not a child:
- * worker/processors/upload-s3.ts); the parts are `<uploadJobId>-p<N>`.
+ * The ids and keys of one upload's helpers, built here and parsed here only. The upload's
+ * part children are `<uploadJobId>-p<N>` and its hash job (a job beside the parts, not a
+ * child: shared/upload/hash-job.ts) is `<uploadJobId>-hash`, both in the part queue.
  */
 export function hashJobId(uploadJobId: string): string {
   return `${uploadJobId}-hash`;
+}
+
+export function partJobId(uploadJobId: string, partNumber: number): string {
+  return `${uploadJobId}-p${partNumber}`;
+}
+
+/**
+ * The part number of a part job, from its id or from a BullMQ child key
+ * (`{jcds}:upload-part:<id>`); undefined for anything that is not a part job.
+ */
+export function parsePartJobId(
+  idOrKey: string,
+): { uploadJobId: string; partNumber: number } | undefined {
+  const id = idOrKey.split(':').pop() ?? idOrKey;
+  const m = /^(.+)-p(\d+)$/.exec(id);
+  return m ? { uploadJobId: m[1]!, partNumber: Number(m[2]) } : undefined;
+}
+
+/** The vault entry holding an upload's temporary S3 credentials. */
+export function uploadVaultKey(uploadJobId: string): string {
+  return `upload-${uploadJobId}`;
+}
+
+/** The Redis counter of bytes an upload's part jobs have sent. */
+export function uploadProgressKey(uploadJobId: string): string {
+  return `${QUEUE_PREFIX}:progress:${uploadJobId}`;
+}
+
+/** The Redis hash of a job (BullMQ's layout: prefix, queue, id). */
+export function jobKey(queue: QueueName, jobId: string): string {
+  return `${QUEUE_PREFIX}:${queue}:${jobId}`;
 }
 
 /** The job states worth counting (BullMQ v6 has no `paused` state). */

@@ -89,6 +89,8 @@ export function toS3AppError(err: unknown, what: string): AppError {
     `S3 refused ${what}: ${code}${status ? ` (HTTP ${status})` : ''}: ${message}`,
     {
       cause: err,
+      // Explicit: S3_ERROR's retryability depends on the S3 code and HTTP status (the other
+      // two codes are always retryable, as their registry entries say).
       retryable: isRetryableS3(err),
       details: { s3Code: code, status },
     },

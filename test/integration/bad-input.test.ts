@@ -15,7 +15,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../shared/errors.ts';
-import { MAX_OBJECT_SIZE } from '../../shared/s3/part-plan.ts';
+import { MAX_OBJECT_SIZE } from '../../shared/upload/part-plan.ts';
 import type { DownloadResult, UploadJobData } from '../../shared/queues/jobs.ts';
 import { KiB, MiB } from '../../shared/units.ts';
 import { makeFile, ROOT } from '../helpers/fleet.ts';

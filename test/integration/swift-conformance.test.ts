@@ -29,7 +29,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { JamfClient } from '../../shared/jamf/client.ts';
-import { md5Base64, md5Hex } from '../../shared/hash.ts';
+import { md5Base64, md5Hex } from '../../shared/hash/index.ts';
 import { createS3Client } from '../../shared/s3/client.ts';
 import {
   isAccessDenied,
@@ -41,7 +41,12 @@ import {
   s3Status,
   toS3AppError,
 } from '../../shared/s3/errors.ts';
-import { allParts, MIN_PART_SIZE, multipartEtag, planParts } from '../../shared/s3/part-plan.ts';
+import {
+  allParts,
+  MIN_PART_SIZE,
+  multipartEtag,
+  planParts,
+} from '../../shared/upload/part-plan.ts';
 import { MiB } from '../../shared/units.ts';
 import { spawnSimulator, type SpawnedSimulator } from '../helpers/sim.ts';
 import { startSwift, type SwiftS3 } from '../helpers/swift.ts';

@@ -9,19 +9,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Job, Queue, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { systemClock } from '../../shared/clock.ts';
 import { AppError } from '../../shared/errors.ts';
 import { createLogger } from '../../shared/logger.ts';
-import type { UploadJobData } from '../../shared/queues/jobs.ts';
 import { hashJobId, QUEUE_PREFIX } from '../../shared/queues/names.ts';
-import { NO_METRICS, type WorkerContext } from '../../worker/context.ts';
-import { partProcessor } from '../../worker/processors/part.ts';
-import type { UploadJob } from '../../worker/processors/upload-job.ts';
-import { awaitHash } from '../../worker/processors/upload-s3.ts';
+import { MultipartEngine } from '../../shared/upload/multipart.ts';
+import { UploadPartJobs, type UploadRef } from '../../shared/upload/part-queue.ts';
+import { S3Sessions } from '../../shared/upload/s3-sessions.ts';
+import { missingVault } from '../../shared/vault.ts';
+import { NO_METRICS } from '../../worker/metrics.ts';
+import { partProcessor } from '../../worker/processors/upload-part.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
 let server: RedisServer;
 let partQueue: Queue;
 let worker: Worker;
+let redis: Redis;
 const dir = mkdtempSync(join(tmpdir(), 'jcds-hashjob-'));
 const QUEUE = 'hash-job-test';
 
@@ -29,39 +33,41 @@ beforeAll(async () => {
   server = await startRedis();
   const connection = { url: server.url };
   partQueue = new Queue(QUEUE, { connection, prefix: QUEUE_PREFIX });
-  worker = new Worker(QUEUE, partProcessor(context(), partQueue), {
-    connection,
-    prefix: QUEUE_PREFIX,
-    concurrency: 2,
-  });
+  redis = new Redis(server.url);
+  const logger = createLogger({ level: 'silent' });
+  // The part processor's collaborators: the hash job uses none of the S3 ones.
+  const engine = new MultipartEngine(new S3Sessions({ vault: missingVault() }), logger);
+  worker = new Worker(
+    QUEUE,
+    partProcessor({ engine, redis, metrics: NO_METRICS, logger }, partQueue),
+    {
+      connection,
+      prefix: QUEUE_PREFIX,
+      concurrency: 2,
+    },
+  );
 });
 afterAll(async () => {
   await worker?.close();
   await partQueue?.close();
+  redis?.disconnect();
   await server?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** What awaitHash and the part processor use of a worker's context. */
-function context(): WorkerContext {
-  return {
-    partQueue,
-    config: { partAttempts: 1, retryDelayMs: 100 },
-    metrics: NO_METRICS,
-    logger: createLogger({ level: 'silent' }),
-  } as unknown as WorkerContext;
+/** The upload's part queue jobs, as the upload processor's `finalize` waits on them. */
+function awaitHash(job: UploadRef, signal?: AbortSignal) {
+  return new UploadPartJobs(partQueue, { attempts: 1, delayMs: 100 }, systemClock).awaitHash(
+    job,
+    signal,
+  );
 }
 
 let serial = 0;
-function uploadJob(path: string): UploadJob {
+function uploadJob(path: string): UploadRef & { id: string } {
   const st = statSync(path);
-  const data = {
-    path,
-    fileName: 'Hash Job.pkg',
-    size: st.size,
-    mtimeMs: st.mtimeMs,
-  } as UploadJobData;
-  return { id: `u${++serial}`, data } as unknown as UploadJob;
+  const id = `u${++serial}`;
+  return { id, jobId: id, path, fileName: 'Hash Job.pkg', size: st.size, mtimeMs: st.mtimeMs };
 }
 
 describe('the upload hash job', () => {
@@ -71,7 +77,7 @@ describe('the upload hash job', () => {
     writeFileSync(path, bytes);
     const job = uploadJob(path);
     expect(await Job.fromId(partQueue, hashJobId(String(job.id)))).toBeUndefined();
-    const hashes = await awaitHash(context(), job);
+    const hashes = await awaitHash(job);
     expect(hashes).toEqual({
       sha3_512: createHash('sha3-512').update(bytes).digest('hex'),
       md5: createHash('md5').update(bytes).digest('hex'),
@@ -86,7 +92,7 @@ describe('the upload hash job', () => {
     writeFileSync(path, 'soon gone');
     const job = uploadJob(path);
     rmSync(path);
-    const err = await awaitHash(context(), job).catch((e: unknown) => e);
+    const err = await awaitHash(job).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AppError);
     expect((err as AppError).code).toBe('FILE_CHANGED');
     expect((err as AppError).message).toContain('Hash Job.pkg');
@@ -101,7 +107,7 @@ describe('the upload hash job', () => {
     await worker.pause();
     try {
       const ac = new AbortController();
-      const waiting = awaitHash(context(), job, ac.signal);
+      const waiting = awaitHash(job, ac.signal);
       setTimeout(() => ac.abort(new Error('lock lost')), 300);
       await expect(waiting).rejects.toThrow('lock lost');
       expect(await (await Job.fromId(partQueue, hashJobId(String(job.id))))?.getState()).toBe(

@@ -106,7 +106,8 @@ export function emptyCounters(): Counters {
 }
 
 export async function startSimulator(options: SimulatorOptions): Promise<Simulator> {
-  const logger = options.logger ?? createLogger({ name: 'jcds-sim' });
+  const logger =
+    options.logger ?? createLogger({ name: 'jcds-sim', level: process.env['LOG_LEVEL'] ?? 'info' });
   const region = options.region ?? DEFAULT_REGION;
   const tokenTtl = options.tokenTtlSeconds ?? 1800;
   const settings = {

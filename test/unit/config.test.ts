@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../shared/config.ts';
+import { ENV_DOC, loadConfig } from '../../shared/config.ts';
 import { AppError } from '../../shared/errors.ts';
 import { MiB } from '../../shared/units.ts';
 
@@ -68,5 +69,40 @@ describe('loadConfig', () => {
   it('refuses bad numbers', () => {
     expect(() => loadConfig({ JCDS_JAMF_CONCURRENCY: '0' })).toThrow(/JCDS_JAMF_CONCURRENCY/);
     expect(() => loadConfig({ JCDS_LOCK_DURATION: 'soon' })).toThrow(/JCDS_LOCK_DURATION/);
+  });
+
+  describe('JCDS_SHUTDOWN_GRACE_MS', () => {
+    it('defaults to 30000 ms', () => {
+      expect(loadConfig({}).shutdownGraceMs).toBe(30_000);
+    });
+
+    it('takes a whole number of ms from 0 to 3600000', () => {
+      expect(loadConfig({ JCDS_SHUTDOWN_GRACE_MS: '300' }).shutdownGraceMs).toBe(300);
+      expect(loadConfig({ JCDS_SHUTDOWN_GRACE_MS: '0' }).shutdownGraceMs).toBe(0);
+      expect(loadConfig({ JCDS_SHUTDOWN_GRACE_MS: ' 3600000 ' }).shutdownGraceMs).toBe(3_600_000);
+    });
+
+    it.each(['soon', '30s', '-1', '1.5', '3600001'])(
+      'refuses %j with CONFIG_INVALID naming the variable',
+      value => {
+        let err: unknown;
+        try {
+          loadConfig({ JCDS_SHUTDOWN_GRACE_MS: value });
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(AppError);
+        expect((err as AppError).code).toBe('CONFIG_INVALID');
+        expect((err as AppError).message).toContain(
+          `JCDS_SHUTDOWN_GRACE_MS is ${JSON.stringify(value)} (not a whole number from 0 to 3600000)`,
+        );
+      },
+    );
+  });
+
+  it('every variable it reads is a row of the README configuration table', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const rows = new Set([...readme.matchAll(/^\| `([A-Z0-9_]+)` +\|/gm)].map(m => m[1]));
+    for (const name of Object.keys(ENV_DOC)) expect(rows, name).toContain(name);
   });
 });

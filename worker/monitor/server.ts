@@ -15,13 +15,13 @@ import type { AddressInfo } from 'node:net';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
-import { Queue } from 'bullmq';
 import express from 'express';
 import { Redis } from 'ioredis';
 import { AppError, describeError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { connectProducer, describeRedisUrl, redisOptions } from '../../shared/queues/connection.ts';
-import { ALL_QUEUES, QUEUE_PREFIX, QUEUES } from '../../shared/queues/names.ts';
+import { openQueue } from '../../shared/queues/factory.ts';
+import { ALL_QUEUES, QUEUES } from '../../shared/queues/names.ts';
 import { assertSafeBinding, basicAuth, type MonitorCredentials } from './auth.ts';
 import { createExporter } from './prometheus.ts';
 import { redact } from './redact.ts';
@@ -92,7 +92,7 @@ export async function startMonitor(options: MonitorOptions): Promise<MonitorHand
   probeRedis.on('error', err => log?.debug({ err }, 'redis probe connection error'));
 
   const queues = ALL_QUEUES.map(name => {
-    const q = new Queue(name, { connection: queueRedis, prefix: QUEUE_PREFIX });
+    const q = openQueue(name, queueRedis);
     q.on('error', err => log?.warn({ err, queue: name }, 'queue error'));
     return q;
   });

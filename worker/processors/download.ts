@@ -12,9 +12,10 @@
  */
 import { stat } from 'node:fs/promises';
 import type { Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { AppError, errorCode } from '../../shared/errors.ts';
 import { validateFileName } from '../../shared/files.ts';
-import { hashFile } from '../../shared/hash.ts';
+import { hashFile } from '../../shared/hash/index.ts';
 import { checkDestinationPath, partialPath } from '../../shared/download/destination.ts';
 import { downloadFile } from '../../shared/download/downloader.ts';
 import { PresignedUrl } from '../../shared/download/range-fetcher.ts';
@@ -23,21 +24,32 @@ import type { JcdsFile } from '../../shared/jamf/types.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { DownloadJobData, DownloadResult } from '../../shared/queues/jobs.ts';
 import { formatBytes } from '../../shared/units.ts';
-import type { WorkerContext } from '../context.ts';
-import { isControlFlow, isPermanent, reasonOf, toBullError } from '../error-mapping.ts';
+import type { JamfClient } from '../../shared/jamf/client.ts';
+import { defineProcessor } from '../failure-policy.ts';
+import type { FleetMetrics } from '../metrics.ts';
 import { HashCache } from './sync-hash-cache.ts';
 
 export type DownloadJob = Job<DownloadJobData, DownloadResult>;
+
+/** The Jamf Pro calls a download makes (a slice of JamfClient). */
+export type JcdsFilesApi = Pick<JamfClient, 'listJcdsFiles' | 'getJcdsDownloadUrl'>;
+
+export interface DownloadDeps {
+  jamf: JcdsFilesApi;
+  redis: Redis;
+  metrics: FleetMetrics;
+  logger: Logger;
+}
 
 const PROGRESS_INTERVAL_MS = 500;
 
 /** The JCDS listing entry of `fileName`; a 404 on the listing means JCDS v1 is gone. */
 export async function findJcdsFile(
-  ctx: WorkerContext,
+  jamf: Pick<JcdsFilesApi, 'listJcdsFiles'>,
   fileName: string,
   signal?: AbortSignal,
 ): Promise<JcdsFile> {
-  const files = await listJcdsFilesOrUnavailable(ctx, signal);
+  const files = await listJcdsFilesOrUnavailable(jamf, signal);
   const file = files.find(f => f.fileName === fileName);
   if (!file) {
     throw new AppError(
@@ -49,11 +61,11 @@ export async function findJcdsFile(
 }
 
 export async function listJcdsFilesOrUnavailable(
-  ctx: WorkerContext,
+  jamf: Pick<JcdsFilesApi, 'listJcdsFiles'>,
   signal?: AbortSignal,
 ): Promise<JcdsFile[]> {
   try {
-    return await ctx.jamf.listJcdsFiles(signal ? { signal } : {});
+    return await jamf.listJcdsFiles(signal ? { signal } : {});
   } catch (err) {
     if (errorCode(err) === 'JAMF_NOT_FOUND') throw jcdsUnavailable(err);
     throw err;
@@ -84,7 +96,7 @@ async function alreadyPresent(
 }
 
 async function runDownload(
-  ctx: WorkerContext,
+  ctx: DownloadDeps,
   job: DownloadJob,
   log: Logger,
   signal?: AbortSignal,
@@ -94,7 +106,7 @@ async function runDownload(
   const started = d.startedAt ?? Date.now();
   const partial = partialPath(d.dest);
   const destExists = await checkDestinationPath(d.dest, true);
-  const file = await findJcdsFile(ctx, d.fileName, signal);
+  const file = await findJcdsFile(ctx.jamf, d.fileName, signal);
 
   const sameFile = d.size === file.length && (d.md5 ?? null) === (file.md5 ?? null);
   let done: ByteRange[] = sameFile ? parseRanges(d.doneRanges, file.length) : [];
@@ -224,28 +236,14 @@ async function runDownload(
   };
 }
 
-export function downloadProcessor(ctx: WorkerContext, queue: Queue) {
-  return async (
-    job: DownloadJob,
-    _token?: string,
-    signal?: AbortSignal,
-  ): Promise<DownloadResult> => {
-    const log = ctx.logger.child({
+export function downloadProcessor(deps: DownloadDeps, queue: Queue) {
+  return defineProcessor<DownloadJobData, DownloadResult>(
+    {
       queue: 'download',
-      jobId: job.id,
-      fileName: job.data.fileName,
-      attempt: job.attemptsMade + 1,
-    });
-    try {
-      return await runDownload(ctx, job, log, signal);
-    } catch (err) {
-      if (isControlFlow(err)) throw err;
-      const final = isPermanent(err) || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      // reasonOf redacts: no presigned URL or token can reach the log or the job.
-      log.warn({ reason: reasonOf(err), final }, 'download failed');
-      if (final) ctx.metrics.failure('download', errorCode(err) ?? 'ERROR');
-      else ctx.metrics.retry('download');
-      throw await toBullError(err, queue);
-    }
-  };
+      rateLimit: queue,
+      logFields: job => ({ fileName: job.data.fileName }),
+      run: (job, { log, signal }) => runDownload(deps, job, log, signal),
+    },
+    deps,
+  );
 }

@@ -10,13 +10,12 @@ import { AppError, describeError } from '../../shared/errors.ts';
 import { downloadDedupId } from '../../shared/download/destination.ts';
 import { validateFileName } from '../../shared/files.ts';
 import type { DownloadJobData, SyncJobData, SyncPlanCounts } from '../../shared/queues/jobs.ts';
-import type { WorkerContext } from '../context.ts';
-import { listJcdsFilesOrUnavailable } from './download.ts';
+import { listJcdsFilesOrUnavailable, type JcdsFilesApi } from './download.ts';
 import type { HashCache } from './sync-hash-cache.ts';
 import { mapLimit, type PlannedJob, type SyncPlan } from './sync-up.ts';
 
 export async function planSyncDown(
-  ctx: WorkerContext,
+  ctx: { jamf: Pick<JcdsFilesApi, 'listJcdsFiles'> },
   data: SyncJobData,
   syncJobId: string,
   cache: HashCache,
@@ -30,7 +29,7 @@ export async function planSyncDown(
       `The sync folder ${dir} ${dirStat ? 'is not a folder' : 'does not exist'}: create it (mkdir -p ${JSON.stringify(dir)}) or give an existing folder.`,
     );
   }
-  const files = await listJcdsFilesOrUnavailable(ctx, signal);
+  const files = await listJcdsFilesOrUnavailable(ctx.jamf, signal);
   const counts: SyncPlanCounts = {
     considered: files.length,
     unchanged: 0,

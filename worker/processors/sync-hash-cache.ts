@@ -8,7 +8,7 @@
 import { stat } from 'node:fs/promises';
 import type { Redis } from 'ioredis';
 import { AppError } from '../../shared/errors.ts';
-import { hashFile } from '../../shared/hash.ts';
+import { hashFile } from '../../shared/hash/index.ts';
 import type { FileHashes } from '../../shared/queues/jobs.ts';
 import { QUEUE_PREFIX } from '../../shared/queues/names.ts';
 

@@ -22,9 +22,9 @@ import type {
   UploadJobData,
 } from '../../shared/queues/jobs.ts';
 import { uploadDedupId } from '../../shared/queues/names.ts';
-import type { WorkerContext } from '../context.ts';
+import type { JamfClient } from '../../shared/jamf/client.ts';
 import type { HashCache } from './sync-hash-cache.ts';
-import { sameContent } from './upload-prepare.ts';
+import { sameContent } from '../../shared/upload/content.ts';
 
 export interface PlannedJob {
   queue: 'upload' | 'download';
@@ -95,7 +95,7 @@ function packagesByFileName(packages: readonly JamfPackage[]): Map<string, JamfP
 }
 
 export async function planSyncUp(
-  ctx: WorkerContext,
+  ctx: { jamf: Pick<JamfClient, 'listPackages'> },
   data: SyncJobData,
   cache: HashCache,
   signal?: AbortSignal,

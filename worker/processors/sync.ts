@@ -17,11 +17,13 @@
  * children (parts) without a nested-flow corner case (bullmq #3235, #3122).
  */
 import { DelayedError, type Job, type Queue } from 'bullmq';
-import { errorCode } from '../../shared/errors.ts';
+import type { Redis } from 'ioredis';
+import type { JamfClient } from '../../shared/jamf/client.ts';
+import type { Logger } from '../../shared/logger.ts';
 import type { SyncJobData, SyncResult } from '../../shared/queues/jobs.ts';
 import { QUEUES } from '../../shared/queues/names.ts';
-import type { WorkerContext } from '../context.ts';
-import { isControlFlow, isPermanent, reasonOf, toBullError } from '../error-mapping.ts';
+import { defineProcessor, type Run } from '../failure-policy.ts';
+import type { FleetMetrics } from '../metrics.ts';
 import { planSyncDown } from './sync-down.ts';
 import { HashCache } from './sync-hash-cache.ts';
 import { SyncLock } from './sync-lock.ts';
@@ -29,6 +31,15 @@ import { emptyResult, enqueuePlanned, pollTracked, summarize } from './sync-trac
 import { planSyncUp } from './sync-up.ts';
 
 export type SyncJob = Job<SyncJobData, SyncResult>;
+
+export interface SyncDeps {
+  jamf: Pick<JamfClient, 'listPackages' | 'listJcdsFiles'>;
+  redis: Redis;
+  metrics: FleetMetrics;
+  logger: Logger;
+  /** The queues a sync enqueues into and follows (upload, download). */
+  queueOf(name: string): Queue;
+}
 
 /** How long a waiting sync sleeps between two looks at its jobs. */
 export function pollDelayMs(elapsedMs: number): number {
@@ -38,19 +49,12 @@ export function pollDelayMs(elapsedMs: number): number {
 }
 
 async function runSync(
-  ctx: WorkerContext,
+  ctx: SyncDeps,
   job: SyncJob,
-  queueOf: (name: string) => Queue,
   lock: SyncLock,
-  token: string | undefined,
-  signal?: AbortSignal,
+  { token, signal, log }: Run,
 ): Promise<SyncResult> {
-  const log = ctx.logger.child({
-    queue: 'sync',
-    jobId: job.id,
-    direction: job.data.direction,
-    dir: job.data.dir,
-  });
+  const { queueOf } = ctx;
   if ((job.data.step ?? 'plan') === 'plan') {
     const started = job.data.startedAt ?? Date.now();
     const got = await lock.acquire();
@@ -112,24 +116,20 @@ async function runSync(
   return result;
 }
 
-export function syncProcessor(ctx: WorkerContext, queueOf: (name: string) => Queue) {
-  const syncQueue = queueOf(QUEUES.sync);
-  return async (job: SyncJob, token?: string, signal?: AbortSignal): Promise<SyncResult> => {
-    const lock = new SyncLock(ctx.redis, job.data.direction, job.data.dir, String(job.id));
-    try {
-      return await runSync(ctx, job, queueOf, lock, token, signal);
-    } catch (err) {
-      if (isControlFlow(err)) throw err;
-      const final = isPermanent(err) || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      ctx.logger.warn(
-        { queue: 'sync', jobId: job.id, reason: reasonOf(err), final },
-        'sync failed',
-      );
-      if (final) {
-        ctx.metrics.failure('sync', errorCode(err) ?? 'ERROR');
-        await lock.release().catch(() => undefined);
-      } else ctx.metrics.retry('sync');
-      throw await toBullError(err, syncQueue);
-    }
-  };
+function lockOf(deps: SyncDeps, job: SyncJob): SyncLock {
+  return new SyncLock(deps.redis, job.data.direction, job.data.dir, String(job.id));
+}
+
+export function syncProcessor(deps: SyncDeps) {
+  return defineProcessor<SyncJobData, SyncResult>(
+    {
+      queue: 'sync',
+      rateLimit: deps.queueOf(QUEUES.sync),
+      logFields: job => ({ direction: job.data.direction, dir: job.data.dir }),
+      run: (job, run) => runSync(deps, job, lockOf(deps, job), run),
+      // Failed for good: the folder is free for the next run.
+      cleanup: job => lockOf(deps, job).release(),
+    },
+    deps,
+  );
 }

@@ -27,7 +27,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { assertUnchanged, checkUploadFile } from '../../../shared/files.ts';
 import type { UploadResult } from '../../../shared/queues/jobs.ts';
 import { QUEUES } from '../../../shared/queues/names.ts';
-import { sameContent } from '../../../worker/processors/upload-prepare.ts';
+import { sameContent } from '../../../shared/upload/content.ts';
 import { jcdsS3, type BenchEnv } from '../lib/env.ts';
 import type { JobWatcher } from '../lib/jobs.ts';
 import { cpuMsOf, log, MiB, round } from '../lib/measure.ts';

@@ -24,7 +24,9 @@ if (!dataDir) {
   process.stderr.write('usage: standalone.ts --data-dir DIR [--port P]\n');
   process.exit(2);
 }
-const logger = createLogger({ name: 'sim-s3' });
+// The test that spawns this process sets LOG_LEVEL (the simulator is not the product: it
+// reads the environment itself).
+const logger = createLogger({ name: 'sim-s3', level: process.env['LOG_LEVEL'] ?? 'info' });
 const store = new DiskObjectStore(dataDir, { logger });
 const credentials = new FileCredentialRegistry(dataDir);
 const faults: Faults = {};

@@ -6,38 +6,45 @@
  * A package this job created is deleted again if the upload fails for good, so no
  * package is left without its file.
  */
-import { assertUnchanged } from '../../shared/files.ts';
-import { hashFile } from '../../shared/hash.ts';
-import { packageFields } from './upload-finalize.ts';
-import { progress, saveStep, type StepArgs } from './upload-job.ts';
+import { assertUnchanged } from '../../../shared/files.ts';
+import { hashFile } from '../../../shared/hash/index.ts';
+import type { UploadAt, UploadJobData, UploadResult } from '../../../shared/queues/jobs.ts';
+import type { StepOutcome } from '../../step-machine.ts';
+import { progress, type StepArgs } from './job.ts';
+import { packageFields } from './record.ts';
 
-export async function stagePackageUpload(args: StepArgs): Promise<void> {
-  const { ctx, job, log, signal } = args;
-  const d = job.data;
+export async function stagePackageUpload(
+  { deps, job, run, save }: StepArgs,
+  stage: UploadAt<'stage'>,
+): Promise<StepOutcome<UploadJobData, UploadResult>> {
+  const { jamf, clock } = deps;
+  const { log, signal } = run;
+  let d = stage;
   let packageId = d.existingPackageId ?? d.packageId;
   if (!packageId) {
     // A retry after a crash between create and checkpoint finds the record by fileName.
-    const found = await ctx.jamf.findPackageByFileName(d.fileName);
+    const found = await jamf.findPackageByFileName(d.fileName);
     if (found) {
       packageId = String(found.id);
-      await saveStep(job, { packageId });
+      d = { ...d, packageId };
     } else {
-      const created = await ctx.jamf.createPackage(await packageFields(ctx, d));
+      const created = await jamf.createPackage(await packageFields(jamf, d));
       packageId = String(created.id);
-      await saveStep(job, { packageId, packageCreated: true });
-      await job.log(`package ${packageId} created for ${d.fileName}`);
+      d = { ...d, packageId, packageCreated: true };
     }
+    await save(d);
+    if (!found) await job.log(`package ${packageId} created for ${d.fileName}`);
   }
   await assertUnchanged(d);
   // Large files were not hashed in prepare: hash them while they stream (page cache).
   const hashing = d.hashes ? Promise.resolve(d.hashes) : hashFile(d.path, signal ? { signal } : {});
   hashing.catch(() => undefined);
   let lastReport = 0;
-  await ctx.jamf.uploadPackageFile(packageId, d.path, {
+  await jamf.uploadPackageFile(packageId, d.path, {
     fileName: d.fileName,
     ...(signal ? { signal } : {}),
     onProgress: (sent: number) => {
-      const now = Date.now();
+      const now = clock.now();
       if (now - lastReport > 500 || sent === d.size) {
         lastReport = now;
         void progress(job, sent, 'uploading to Jamf Pro').catch(() => undefined);
@@ -46,13 +53,16 @@ export async function stagePackageUpload(args: StepArgs): Promise<void> {
   });
   const hashes = await hashing;
   await assertUnchanged(d);
-  ctx.metrics.bytesUploaded(d.size);
+  deps.metrics.bytesUploaded(d.size);
   await job.log(`uploaded ${d.size} bytes through POST /api/v1/packages/${packageId}/upload`);
   log.info({ packageId }, 'package upload done');
-  await saveStep(job, {
-    step: 'finalize',
-    stored: true,
-    bytesSent: d.size,
-    hashes: { sha3_512: hashes.sha3_512, md5: hashes.md5 },
-  });
+  return {
+    next: {
+      ...d,
+      step: 'finalize',
+      stored: true,
+      bytesSent: d.size,
+      hashes: { sha3_512: hashes.sha3_512, md5: hashes.md5 },
+    },
+  };
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { GiB, MiB } from '../../shared/units.ts';
+import { GiB, MiB } from '../../../../shared/units.ts';
 import {
   allParts,
   MAX_OBJECT_SIZE,
@@ -8,7 +8,7 @@ import {
   multipartEtag,
   partRange,
   planParts,
-} from '../../shared/s3/part-plan.ts';
+} from '../../../../shared/upload/part-plan.ts';
 
 describe('planParts', () => {
   it('uses the preferred size when the file fits in 10,000 parts', () => {

@@ -9,7 +9,7 @@ import {
   multipartFileBody,
   multipartFrame,
   multipartLength,
-} from '../../shared/jamf/multipart.ts';
+} from '../../shared/jamf/form-data.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'jamf-multipart-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,0 +1,188 @@
+/**
+ * An upload's jobs in the part queue: its part children (one S3 part each, their return
+ * values the ETag checkpoints) and its whole-file hash job.
+ *
+ * The hash job (SHA3-512 + MD5, for Jamf's verification) is a job of the part queue but not
+ * a child: hashing is slower than sending (SHA3-512 runs at about 240 MiB/s a core), and
+ * as a child it held the CompleteMultipartUpload back until it was done. The object is
+ * completed as soon as the parts are in, Jamf starts on the stored file meanwhile, and
+ * `finalize` waits for the local hash (`awaitHash`) before it writes the package record.
+ */
+import { Job, type JobsOptions, type Queue } from 'bullmq';
+import type { Clock } from '../clock.ts';
+import { AppError, parseReason } from '../errors.ts';
+import { PART_JOB_OPTIONS } from '../queues/defaults.ts';
+import type {
+  FileHashes,
+  HashJobData,
+  HashResult,
+  MultipartState,
+  PartJobData,
+  PartResult,
+} from '../queues/jobs.ts';
+import { hashJobId, parsePartJobId, partJobId } from '../queues/names.ts';
+import { allParts } from './part-plan.ts';
+
+/** The file an upload job publishes, as its part queue jobs need it. */
+export interface UploadRef {
+  jobId: string;
+  fileName: string;
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
+/** A BullMQ parent: the upload job's id and its queue's qualified name. */
+export interface ParentRef {
+  id: string;
+  queue: string;
+}
+
+export interface PartRetry {
+  /** Attempts per part job (JCDS_PART_ATTEMPTS). */
+  attempts: number;
+  /** First retry delay (JCDS_RETRY_DELAY), doubling with jitter. */
+  delayMs: number;
+}
+
+/** Codes a failed hash job passes on as they are; any other failure is worth a retry. */
+const FILE_CODES = new Set(['FILE_CHANGED', 'FILE_NOT_FOUND', 'FILE_UNREADABLE']);
+
+export class UploadPartJobs {
+  private readonly queue: Queue;
+  private readonly clock: Clock;
+  private readonly options: JobsOptions;
+
+  constructor(queue: Queue, retry: PartRetry, clock: Clock) {
+    this.queue = queue;
+    this.clock = clock;
+    this.options = {
+      ...PART_JOB_OPTIONS,
+      attempts: retry.attempts,
+      backoff: { type: 'exponential', delay: retry.delayMs, jitter: 0.3 },
+    };
+  }
+
+  /** Adds the hash job unless it exists (a deterministic id makes a repeat a no-op). */
+  async addHash(u: UploadRef): Promise<void> {
+    const data: HashJobData = {
+      uploadJobId: u.jobId,
+      fileName: u.fileName,
+      path: u.path,
+      size: u.size,
+      mtimeMs: u.mtimeMs,
+    };
+    // LIFO: at the head of the queue, so it starts before the parts added after it.
+    await this.queue.add('hash', data, { ...this.options, jobId: hashJobId(u.jobId), lifo: true });
+  }
+
+  /**
+   * The file's hashes from the upload's hash job, waiting for it to finish (polling its
+   * state, 50 ms growing to 500 ms). A hash job that is gone (removed with the finished
+   * jobs of a busy queue before this read it) is added again. One that failed for good is
+   * removed (so a retry of the upload hashes again) and its failure thrown with its code.
+   */
+  async awaitHash(u: UploadRef, signal?: AbortSignal): Promise<FileHashes> {
+    let delay = 50;
+    const id = hashJobId(u.jobId);
+    for (;;) {
+      signal?.throwIfAborted();
+      // State first, then the job: a job read while active has no return value yet, and
+      // completed and failed are final, so a read after them sees the outcome.
+      const state = await this.queue.getJobState(id);
+      if (state === 'completed' || state === 'failed' || state === 'unknown') {
+        const hashJob = await Job.fromId<HashJobData, HashResult>(this.queue, id);
+        if (!hashJob) {
+          // Gone (or never added): hash again.
+          await this.addHash(u);
+          continue;
+        }
+        if (state === 'failed') throw await this.takeFailure(hashJob, u.fileName);
+        if (state === 'completed') {
+          const r = hashJob.returnvalue;
+          if (!r?.sha3_512 || !r.md5)
+            throw new AppError('INTERNAL', `${u.fileName}: the hash job returned nothing`);
+          return { sha3_512: r.sha3_512, md5: r.md5 };
+        }
+        // 'unknown' with the job present: added a moment ago; look again.
+      }
+      await this.clock.sleep(delay, signal);
+      delay = Math.min(delay * 2, 500);
+    }
+  }
+
+  /** The hash job's failure when it has failed for good already (else undefined). */
+  async hashFailure(u: UploadRef): Promise<AppError | undefined> {
+    const id = hashJobId(u.jobId);
+    if ((await this.queue.getJobState(id)) !== 'failed') return undefined;
+    const failed = await Job.fromId(this.queue, id);
+    return failed ? this.takeFailure(failed, u.fileName) : undefined;
+  }
+
+  /** Removes the hash job unless it runs (then it just finishes). */
+  async removeHash(uploadJobId: string): Promise<void> {
+    await this.queue.remove(hashJobId(uploadJobId)).catch(() => undefined);
+  }
+
+  /** A failed hash job is removed, and its reason returned as an error with the same code. */
+  private async takeFailure(hashJob: Job, fileName: string): Promise<AppError> {
+    const { code, message } = parseReason(hashJob.failedReason ?? 'unknown reason');
+    await hashJob.remove().catch(() => undefined);
+    const text = `the hash of ${fileName} failed: ${message}`;
+    return code !== undefined && FILE_CODES.has(code)
+      ? new AppError(code as 'FILE_CHANGED', text)
+      : new AppError('UPLOAD_INCOMPLETE', text);
+  }
+
+  /** Adds the part children not done yet; returns how many were added. */
+  async addMissingParts(
+    parent: ParentRef,
+    u: UploadRef,
+    mp: MultipartState,
+    done: ReadonlyMap<number, PartResult>,
+  ): Promise<number> {
+    const opts = { ...this.options, parent, continueParentOnFailure: true };
+    const adds: Array<{ name: string; data: PartJobData; opts: JobsOptions }> = [];
+    for (const r of allParts(u.size, { partSize: mp.partSize, partCount: mp.partCount })) {
+      if (done.has(r.partNumber)) continue;
+      const data: PartJobData = {
+        uploadJobId: u.jobId,
+        fileName: u.fileName,
+        path: u.path,
+        size: u.size,
+        mtimeMs: u.mtimeMs,
+        bucket: mp.bucket,
+        key: mp.key,
+        region: mp.region,
+        uploadId: mp.uploadId,
+        vaultKey: mp.vaultKey,
+        partNumber: r.partNumber,
+        offset: r.offset,
+        length: r.length,
+      };
+      adds.push({ name: 'part', data, opts: { ...opts, jobId: partJobId(u.jobId, r.partNumber) } });
+    }
+    for (let i = 0; i < adds.length; i += 500) await this.queue.addBulk(adds.slice(i, i + 500));
+    return adds.length;
+  }
+}
+
+/** The part children done so far (their ETags, checkpointed in the parent's `processed`). */
+export async function partsDone(parent: Job): Promise<Map<number, PartResult>> {
+  const values = await parent.getChildrenValues<PartResult>();
+  const parts = new Map<number, PartResult>();
+  for (const v of Object.values(values)) if (v && 'partNumber' in v) parts.set(v.partNumber, v);
+  return parts;
+}
+
+/** The first child that failed for good (continueParentOnFailure woke the parent), if any. */
+export async function firstFailedChild(
+  parent: Job,
+): Promise<{ child: string; partNumber: number | undefined; reason: string } | undefined> {
+  const failed = await parent.getIgnoredChildrenFailures();
+  const first = Object.entries(failed)[0];
+  if (!first) return undefined;
+  const [childKey, reason] = first;
+  const child = childKey.split(':').pop() ?? childKey;
+  return { child, partNumber: parsePartJobId(childKey)?.partNumber, reason };
+}

@@ -1,0 +1,68 @@
+/**
+ * What the upload steps share: the job's type, the narrow collaborators they are given
+ * (built once in worker/start.ts), and the arguments each step gets.
+ */
+import type { Job } from 'bullmq';
+import type { Clock } from '../../../shared/clock.ts';
+import type { Config } from '../../../shared/config.ts';
+import type { JamfClient } from '../../../shared/jamf/client.ts';
+import type { UploadJobData, UploadResult } from '../../../shared/queues/jobs.ts';
+import type { MultipartEngine } from '../../../shared/upload/multipart.ts';
+import type { UploadPartJobs, UploadRef } from '../../../shared/upload/part-queue.ts';
+import type { CredentialStore } from '../../../shared/vault.ts';
+import type { Run } from '../../failure-policy.ts';
+import type { FleetMetrics } from '../../metrics.ts';
+import type { TransportChooser } from '../../transport.ts';
+
+export type UploadJob = Job<UploadJobData, UploadResult>;
+
+/** The Jamf Pro calls an upload makes (a slice of JamfClient). */
+export type PackagesApi = Pick<
+  JamfClient,
+  | 'findCategoryId'
+  | 'findPackageByFileName'
+  | 'getPackage'
+  | 'createPackage'
+  | 'updatePackage'
+  | 'deletePackage'
+  | 'classicCreatePackage'
+  | 'uploadPackageFile'
+  | 'createJcdsFile'
+  | 'refreshJcdsInventory'
+  | 'refreshCdpInventory'
+>;
+
+export interface UploadDeps {
+  config: Pick<Config, 'splitThreshold' | 'partSize' | 'verifyTimeoutMs'>;
+  jamf: PackagesApi;
+  engine: MultipartEngine;
+  vault: CredentialStore;
+  parts: UploadPartJobs;
+  transport: Pick<TransportChooser, 'choose'>;
+  metrics: FleetMetrics;
+  clock: Clock;
+}
+
+export interface StepArgs {
+  deps: UploadDeps;
+  job: UploadJob;
+  run: Run;
+  /** Saves an intermediate checkpoint of this step (the step machine's one writer). */
+  save(data: UploadJobData): Promise<void>;
+}
+
+export async function progress(job: UploadJob, bytesSent: number, phase: string): Promise<void> {
+  await job.updateProgress({ bytesSent, total: job.data.size, phase });
+}
+
+/** The upload as its part queue jobs see it. */
+export function uploadRef(job: UploadJob): UploadRef {
+  const d = job.data;
+  return {
+    jobId: String(job.id),
+    fileName: d.fileName,
+    path: d.path,
+    size: d.size,
+    mtimeMs: d.mtimeMs,
+  };
+}

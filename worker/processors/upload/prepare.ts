@@ -1,0 +1,89 @@
+/**
+ * Step 1, prepare: the file is still what was enqueued; the transport is chosen; an
+ * existing package with this fileName is looked up and ifExists applied. Nothing is sent
+ * to S3 or created in Jamf here. Returns the result when the upload is skipped as
+ * unchanged; otherwise the `stage` checkpoint.
+ */
+import { AppError } from '../../../shared/errors.ts';
+import { assertUnchanged, checkUploadFile } from '../../../shared/files.ts';
+import { hashFile } from '../../../shared/hash/index.ts';
+import type { UploadAt, UploadJobData, UploadResult } from '../../../shared/queues/jobs.ts';
+import { sameContent } from '../../../shared/upload/content.ts';
+import type { StepOutcome } from '../../step-machine.ts';
+import type { StepArgs } from './job.ts';
+
+export async function prepare(
+  { deps, job, run }: StepArgs,
+  d: UploadAt<'prepare'>,
+): Promise<StepOutcome<UploadJobData, UploadResult>> {
+  const { jamf } = deps;
+  const { log, signal } = run;
+  await checkUploadFile(d.path, d.fileName);
+  await assertUnchanged(d);
+  const transport = await deps.transport.choose(d.transport);
+  const started = d.startedAt ?? deps.clock.now();
+
+  if (d.package.category) {
+    const id = await jamf.findCategoryId(d.package.category);
+    if (id === undefined) {
+      throw new AppError(
+        'JAMF_NOT_FOUND',
+        `The category ${JSON.stringify(d.package.category)} does not exist in Jamf Pro: create it (Settings > Categories) or leave --category out.`,
+      );
+    }
+  }
+
+  let hashes = d.hashes;
+  const existing = await jamf.findPackageByFileName(d.fileName);
+  let existingPackageId: string | undefined;
+  if (existing) {
+    if (d.ifExists === 'fail') {
+      throw new AppError(
+        'PACKAGE_EXISTS',
+        `A package with the file name ${d.fileName} already exists (id ${existing.id}): use --if-exists replace to overwrite it or skip to keep it.`,
+      );
+    }
+    hashes ??= await hashFile(d.path, signal ? { signal } : {});
+    await assertUnchanged(d);
+    if (d.ifExists === 'skip') {
+      if (sameContent(existing, hashes)) {
+        await job.log(`unchanged: package ${existing.id} already holds these bytes; nothing sent`);
+        log.info({ packageId: existing.id }, 'unchanged, skipped');
+        return {
+          done: {
+            packageId: String(existing.id),
+            fileName: d.fileName,
+            size: d.size,
+            sha3_512: hashes.sha3_512,
+            md5: hashes.md5,
+            transport,
+            bytesSent: 0,
+            durationMs: deps.clock.now() - started,
+            outcome: 'unchanged',
+          },
+        };
+      }
+      throw new AppError(
+        'PACKAGE_EXISTS',
+        `A package with the file name ${d.fileName} already exists (id ${existing.id}) with different contents: use --if-exists replace to overwrite it.`,
+      );
+    }
+    existingPackageId = String(existing.id);
+  }
+  // A new file is hashed while it is sent (small files in stage, large ones by the hash
+  // job beside the parts), so the bytes are read once.
+
+  await job.log(
+    `prepared: transport ${transport}, ${existingPackageId ? `replacing package ${existingPackageId}` : 'new package'}`,
+  );
+  return {
+    next: {
+      ...d,
+      step: 'stage',
+      chosenTransport: transport,
+      startedAt: started,
+      ...(hashes ? { hashes: { sha3_512: hashes.sha3_512, md5: hashes.md5 } } : {}),
+      ...(existingPackageId ? { existingPackageId } : {}),
+    },
+  };
+}
