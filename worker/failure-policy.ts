@@ -16,18 +16,19 @@
  *   failure reason always starts with the stable code: "[FILE_CHANGED] ..." (formatReason).
  */
 import { RateLimitError, UnrecoverableError, type Job, type Queue } from 'bullmq';
-import { AppError, errorCode, formatReason, isThrottle } from '../shared/errors.ts';
+import { AppError, errorCode, formatReason, isThrottle, parseReason } from '../shared/errors.ts';
 import { isSlowDown } from '../shared/s3/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { QueueName } from '../shared/queues/names.ts';
 import type { FleetMetrics } from './metrics.ts';
 
+// Not UnrecoverableError: that one is a failure of the work (complete.ts throws it for a
+// part that failed for good), so it goes through the policy: final, counted, cleaned up.
 const CONTROL_FLOW = new Set([
   'WaitingChildrenError',
   'DelayedError',
   'RateLimitError',
   'WaitingError',
-  'UnrecoverableError',
 ]);
 
 /** BullMQ's own errors that move a job (they are not failures of the work). */
@@ -52,6 +53,14 @@ export function retryAfterMs(err: unknown, fallback: number): number {
     if (typeof ms === 'number' && ms > 0) return Math.min(ms, 120_000);
   }
   return fallback;
+}
+
+/**
+ * The stable code of a failure: the error's own, else the `[CODE]` its message starts with
+ * (an UnrecoverableError built from a formatted reason).
+ */
+export function failureCode(err: unknown): string | undefined {
+  return errorCode(err) ?? (err instanceof Error ? parseReason(err.message).code : undefined);
 }
 
 /** True when the error cannot succeed on a retry. */
@@ -125,7 +134,7 @@ export function defineProcessor<D, R>(spec: ProcessorSpec<D, R>, deps: PolicyDep
       return await spec.run(job, run);
     } catch (err) {
       if (isControlFlow(err)) throw err;
-      const code = errorCode(err) ?? 'ERROR';
+      const code = failureCode(err) ?? 'ERROR';
       const final = isFinalFailure(
         err,
         { attemptsMade: job.attemptsMade, attempts: job.opts.attempts },
@@ -139,7 +148,7 @@ export function defineProcessor<D, R>(spec: ProcessorSpec<D, R>, deps: PolicyDep
       if (final) {
         deps.metrics.failure(spec.queue, code);
         await spec
-          .cleanup?.(job, errorCode(err) ?? 'failed', run)
+          .cleanup?.(job, failureCode(err) ?? 'failed', run)
           .catch((e: unknown) => log.error({ reason: formatReason(e) }, 'cleanup failed'));
       } else if (!isThrottled(err)) deps.metrics.retry(spec.queue);
       throw await toBullError(err, spec.rateLimit, spec.throttleMs);

@@ -41,7 +41,7 @@ export async function runSteps<D extends { step: string }, R>(
   const max = options.maxTransitions ?? 32;
   const ctx: StepContext<D> = { save: d => options.persist(d) };
   let current = data;
-  for (let i = 0; i <= max; i++) {
+  for (let transitions = 0; ; transitions++) {
     const step = steps[current.step as D['step']] as StepFn<D, D['step'], R> | undefined;
     if (!step)
       throw new AppError(
@@ -50,8 +50,13 @@ export async function runSteps<D extends { step: string }, R>(
       );
     const out = await step(current as Extract<D, { step: D['step'] }>, ctx);
     if ('done' in out) return out.done;
+    // Checked before the checkpoint is written: at most `max` transitions are persisted.
+    if (transitions >= max)
+      throw new AppError(
+        'INTERNAL',
+        `the step machine made more than ${max} transitions in one run`,
+      );
     await options.persist(out.next);
     current = out.next;
   }
-  throw new AppError('INTERNAL', `the step machine made more than ${max} transitions in one run`);
 }

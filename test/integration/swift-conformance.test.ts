@@ -6,7 +6,7 @@
  * What runs is the product's own code: createS3Client (WHEN_REQUIRED checksums,
  * path-style), planParts/allParts/multipartEtag, parts sent as worker/processors/upload-part.ts
  * sends them (a Buffer body with Content-MD5), ListParts paginated, Complete and Abort as
- * worker/processors/upload-s3.ts does, lib-storage Upload over a stream as its small-file
+ * shared/upload/multipart.ts does, lib-storage Upload over a stream as its small-file
  * path does, and shared/s3/errors.ts classifying what the servers answer.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
@@ -164,7 +164,7 @@ async function sendPart(
   return out.ETag!;
 }
 
-/** ListParts with pagination, as upload-s3.ts listAllParts does. */
+/** ListParts with pagination, as MultipartEngine.listParts (shared/upload/multipart.ts) does. */
 async function listAllParts(
   t: Target,
   key: string,

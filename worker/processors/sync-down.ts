@@ -9,10 +9,10 @@ import { join, resolve } from 'node:path';
 import { AppError, describeError } from '../../shared/errors.ts';
 import { downloadDedupId } from '../../shared/download/destination.ts';
 import { validateFileName } from '../../shared/files.ts';
-import type { DownloadJobData, SyncJobData, SyncPlanCounts } from '../../shared/queues/jobs.ts';
+import type { DownloadJobData, SyncJobData } from '../../shared/queues/jobs.ts';
 import { listJcdsFilesOrUnavailable, type JcdsFilesApi } from './download.ts';
 import type { HashCache } from './sync-hash-cache.ts';
-import { mapLimit, type PlannedJob, type SyncPlan } from './sync-up.ts';
+import { emptyCounts, mapLimit, type PlannedJob, type SyncPlan } from './sync-up.ts';
 
 export async function planSyncDown(
   ctx: { jamf: Pick<JcdsFilesApi, 'listJcdsFiles'> },
@@ -30,14 +30,7 @@ export async function planSyncDown(
     );
   }
   const files = await listJcdsFilesOrUnavailable(ctx.jamf, signal);
-  const counts: SyncPlanCounts = {
-    considered: files.length,
-    unchanged: 0,
-    failures: [],
-    hashesComputed: 0,
-    hashCacheHits: 0,
-    bytesHashed: 0,
-  };
+  const counts = emptyCounts(files.length);
   const jobs: PlannedJob[] = [];
   await mapLimit(files, 2, async f => {
     signal?.throwIfAborted();

@@ -38,6 +38,18 @@ export interface SyncPlan {
   jobs: PlannedJob[];
 }
 
+/** A plan's counts before anything was looked at. */
+export function emptyCounts(considered: number): SyncPlanCounts {
+  return {
+    considered,
+    unchanged: 0,
+    failures: [],
+    hashesComputed: 0,
+    hashCacheHits: 0,
+    bytesHashed: 0,
+  };
+}
+
 /** Runs `fn` over `items`, at most `limit` at a time, in order of the items. */
 export async function mapLimit<T, R>(
   items: readonly T[],
@@ -103,14 +115,7 @@ export async function planSyncUp(
   const dir = resolve(data.dir);
   const names = await listPackageFiles(dir);
   const packages = packagesByFileName(await ctx.jamf.listPackages(signal ? { signal } : {}));
-  const counts: SyncPlanCounts = {
-    considered: names.length,
-    unchanged: 0,
-    failures: [],
-    hashesComputed: 0,
-    hashCacheHits: 0,
-    bytesHashed: 0,
-  };
+  const counts = emptyCounts(names.length);
   const jobs: PlannedJob[] = [];
   // Two at a time: hashing is CPU-bound and runs in worker threads.
   await mapLimit(names, 2, async name => {

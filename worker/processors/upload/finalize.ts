@@ -65,7 +65,7 @@ export async function verifyStored(
       nudged = clock.now();
       await refresh(deps, d).catch(() => undefined);
     }
-    await clock.sleep(delay);
+    await clock.sleep(delay, signal);
     delay = Math.min(delay * 2, 1_000);
   }
   throw new AppError(

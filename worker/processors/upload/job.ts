@@ -32,12 +32,24 @@ export type PackagesApi = Pick<
   | 'refreshCdpInventory'
 >;
 
+/** The multipart protocol calls the upload steps make (a slice of MultipartEngine). */
+export type UploadEngine = Pick<
+  MultipartEngine,
+  'sessions' | 'create' | 'completeOrConfirm' | 'abort' | 'abortStrays' | 'release'
+>;
+
+/** The part queue calls the upload steps make (a slice of UploadPartJobs). */
+export type PartJobs = Pick<
+  UploadPartJobs,
+  'addHash' | 'awaitHash' | 'hashFailure' | 'removeHash' | 'addMissingParts'
+>;
+
 export interface UploadDeps {
   config: Pick<Config, 'splitThreshold' | 'partSize' | 'verifyTimeoutMs'>;
   jamf: PackagesApi;
-  engine: MultipartEngine;
+  engine: UploadEngine;
   vault: CredentialStore;
-  parts: UploadPartJobs;
+  parts: PartJobs;
   transport: Pick<TransportChooser, 'choose'>;
   metrics: FleetMetrics;
   clock: Clock;

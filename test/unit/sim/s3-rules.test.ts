@@ -5,10 +5,10 @@
 import { Crc32cJs, Crc64NvmeJs } from '@aws-sdk/checksums/crc';
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createChecksum } from '../sim/s3/checksums.ts';
-import { multipartEtag, validateCompletion } from '../sim/s3/multipart-rules.ts';
-import { parseRange } from '../sim/s3/range.ts';
-import type { PartRecord } from '../sim/s3/store-layout.ts';
+import { createChecksum } from '../../sim/s3/checksums.ts';
+import { multipartEtag, validateCompletion } from '../../sim/s3/multipart-rules.ts';
+import { parseRange } from '../../sim/s3/range.ts';
+import type { PartRecord } from '../../sim/s3/store-layout.ts';
 
 const MiB = 1024 * 1024;
 

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ENV_DOC, loadConfig } from '../../shared/config.ts';
-import { AppError } from '../../shared/errors.ts';
-import { MiB } from '../../shared/units.ts';
+import { ENV_DOC, loadConfig } from '../../../shared/config.ts';
+import { AppError } from '../../../shared/errors.ts';
+import { MiB } from '../../../shared/units.ts';
 
 describe('loadConfig', () => {
   it('applies defaults', () => {
@@ -101,7 +101,7 @@ describe('loadConfig', () => {
   });
 
   it('every variable it reads is a row of the README configuration table', () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
     const rows = new Set([...readme.matchAll(/^\| `([A-Z0-9_]+)` +\|/gm)].map(m => m[1]));
     for (const name of Object.keys(ENV_DOC)) expect(rows, name).toContain(name);
   });

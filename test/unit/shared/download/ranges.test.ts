@@ -7,7 +7,7 @@ import {
   contiguousPrefix,
   missingRanges,
   parseRanges,
-} from '../../shared/download/ranges.ts';
+} from '../../../../shared/download/ranges.ts';
 
 describe('coalesce', () => {
   it('sorts and merges overlapping and adjacent ranges', () => {

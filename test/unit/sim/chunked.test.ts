@@ -9,15 +9,15 @@ import {
   decodeAwsChunked,
   type AwsChunkedOptions,
   type AwsChunkedResult,
-} from '../sim/s3/chunked.ts';
-import type { S3Error } from '../sim/s3/errors.ts';
+} from '../../sim/s3/chunked.ts';
+import type { S3Error } from '../../sim/s3/errors.ts';
 import {
   canonicalHeaders,
   canonicalRequest,
   hmacHex,
   signingKey,
   stringToSign,
-} from '../sim/s3/sigv4.ts';
+} from '../../sim/s3/sigv4.ts';
 
 const KEY = signingKey('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', '20130524', 'us-east-1', 's3');
 const DATE = '20130524T000000Z';

@@ -3,13 +3,13 @@ import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AppError } from '../../shared/errors.ts';
+import { AppError } from '../../../../shared/errors.ts';
 import {
   encodeFormFileName,
   multipartFileBody,
   multipartFrame,
   multipartLength,
-} from '../../shared/jamf/form-data.ts';
+} from '../../../../shared/jamf/form-data.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'jamf-multipart-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { checkCron, checkScheduleName, checkTimeZone } from '../../producer/schedules.ts';
-import { checkDirection } from '../../producer/sync.ts';
-import type { SyncJobData } from '../../shared/queues/jobs.ts';
-import { pollDelayMs } from '../../worker/processors/sync.ts';
-import { summarize } from '../../worker/processors/sync-track.ts';
+import { checkCron, checkScheduleName, checkTimeZone } from '../../../producer/schedules.ts';
+import { checkDirection } from '../../../producer/sync.ts';
+import type { SyncJobData } from '../../../shared/queues/jobs.ts';
+import { pollDelayMs } from '../../../worker/processors/sync.ts';
+import { summarize } from '../../../worker/processors/sync-track.ts';
 describe('summarize', () => {
   const base: SyncJobData = { dir: '/srv/pkgs', direction: 'up' };
   it('adds the planning counts to the outcomes of the jobs', () => {
@@ -105,7 +105,7 @@ describe('schedule input', () => {
   });
   it('checks names, time zones and directions', () => {
     expect(checkScheduleName('nightly-up')).toBe('nightly-up');
-    expect(() => checkScheduleName('../x')).toThrow(/not valid/);
+    expect(() => checkScheduleName('../../x')).toThrow(/not valid/);
     expect(checkTimeZone('Europe/Paris')).toBe('Europe/Paris');
     expect(() => checkTimeZone('Mars/Olympus')).toThrow(/IANA/);
     expect(() => checkDirection('sideways')).toThrow(/"up".*"down"/);

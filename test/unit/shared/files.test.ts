@@ -2,8 +2,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AppError } from '../../shared/errors.ts';
-import { assertUnchanged, checkUploadFile, validateFileName } from '../../shared/files.ts';
+import { AppError } from '../../../shared/errors.ts';
+import { assertUnchanged, checkUploadFile, validateFileName } from '../../../shared/files.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'jcds-files-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -52,7 +52,7 @@ describe('checkUploadFile', () => {
 
 describe('validateFileName', () => {
   it('refuses names that escape a folder', () => {
-    for (const bad of ['../x.pkg', 'a/b.pkg', '..', 'a\0b.pkg', 'x\\y.pkg', '']) {
+    for (const bad of ['../../x.pkg', 'a/b.pkg', '..', 'a\0b.pkg', 'x\\y.pkg', '']) {
       expect(() => validateFileName(bad)).toThrow(AppError);
     }
   });

@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDownloadJob } from '../../producer/download.ts';
-import { resolveDestination } from '../../shared/download/destination.ts';
+import { buildDownloadJob } from '../../../../producer/download.ts';
+import { resolveDestination } from '../../../../shared/download/destination.ts';
 
 let dir = '';
 beforeAll(() => {
@@ -31,7 +31,7 @@ describe('resolveDestination', () => {
       join(dir, 'renamed.pkg'),
     );
   });
-  it.each(['../etc/passwd', '/abs.pkg', 'a/b.pkg', 'a\\b.pkg', 'nul\0.pkg', '..', ''])(
+  it.each(['../../../etc/passwd', '/abs.pkg', 'a/b.pkg', 'a\\b.pkg', 'nul\0.pkg', '..', ''])(
     'refuses the unsafe name %j',
     async name => {
       expect(await codeOf(resolveDestination(name, dir))).toBe('UNSAFE_FILE_NAME');

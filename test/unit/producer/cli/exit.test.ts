@@ -5,10 +5,10 @@
  */
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { AppError, ConfigError, ERROR_CODES, type ErrorCode } from '../../shared/errors.ts';
-import { EXIT, exitCodeFor, processExit } from '../../producer/cli/exit.ts';
-import { run } from '../../producer/cli/program.ts';
-import type { CliIo } from '../../producer/cli/io.ts';
+import { AppError, ConfigError, ERROR_CODES, type ErrorCode } from '../../../../shared/errors.ts';
+import { EXIT, exitCodeFor, processExit } from '../../../../producer/cli/exit.ts';
+import { run } from '../../../../producer/cli/program.ts';
+import type { CliIo } from '../../../../producer/cli/io.ts';
 
 /** A CliIo that captures stdout and stderr. */
 function captureIo(env: Record<string, string> = {}, tty = false) {

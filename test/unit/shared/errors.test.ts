@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { AppError, ERROR_CODES, describeError, redactText } from '../../shared/errors.ts';
+import { AppError, ERROR_CODES, describeError, redactText } from '../../../shared/errors.ts';
 
 describe('redactText', () => {
   it('removes bearer tokens, basic auth, presigned signatures and JSON secrets', () => {
@@ -50,7 +50,7 @@ describe('AppError', () => {
   });
 
   it('every error code is documented in the README troubleshooting table', () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
     const missing = Object.keys(ERROR_CODES).filter(code => !readme.includes(`\`${code}\``));
     expect(missing).toEqual([]);
   });

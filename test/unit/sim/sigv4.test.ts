@@ -19,9 +19,9 @@ import {
   signingKey,
   stringToSign,
   uriEncode,
-} from '../sim/s3/sigv4.ts';
-import { S3Error } from '../sim/s3/errors.ts';
-import type { CredentialRegistry, IssuedCredential } from '../sim/types.ts';
+} from '../../sim/s3/sigv4.ts';
+import { S3Error } from '../../sim/s3/errors.ts';
+import type { CredentialRegistry, IssuedCredential } from '../../sim/types.ts';
 
 const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 const DATE = '20130524T000000Z';

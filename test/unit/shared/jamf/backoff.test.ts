@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, parseRetryAfter, retryAfterDelay } from '../../shared/jamf/backoff.ts';
-import { rsql } from '../../shared/jamf/rsql.ts';
+import { backoffDelay, parseRetryAfter, retryAfterDelay } from '../../../../shared/jamf/backoff.ts';
+import { rsql } from '../../../../shared/jamf/rsql.ts';
 
 describe('parseRetryAfter', () => {
   const now = Date.parse('2026-11-20T10:00:00Z');

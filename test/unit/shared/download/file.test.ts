@@ -19,10 +19,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AppError } from '../../shared/errors.ts';
-import { downloadFile, type DownloadFileOptions } from '../../shared/download/downloader.ts';
-import { PresignedUrl } from '../../shared/download/range-fetcher.ts';
-import type { ByteRange } from '../../shared/download/ranges.ts';
+import { AppError } from '../../../../shared/errors.ts';
+import { downloadFile, type DownloadFileOptions } from '../../../../shared/download/downloader.ts';
+import { PresignedUrl } from '../../../../shared/download/range-fetcher.ts';
+import type { ByteRange } from '../../../../shared/download/ranges.ts';
 
 const SIZE = 1_000_003;
 const RANGE = 64 * 1024;

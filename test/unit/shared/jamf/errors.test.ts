@@ -8,8 +8,8 @@ import {
   likelyPrivilege,
   parseJamfErrorBody,
   safePath,
-} from '../../shared/jamf/errors.ts';
-import { interpretResponse } from '../../shared/jamf/response.ts';
+} from '../../../../shared/jamf/errors.ts';
+import { interpretResponse } from '../../../../shared/jamf/response.ts';
 
 const HOST = 'example.jamfcloud.com';
 

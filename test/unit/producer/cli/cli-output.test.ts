@@ -6,19 +6,19 @@
 import { PassThrough } from 'node:stream';
 import type { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../shared/errors.ts';
-import { errorJson, formatError, jobAdvice } from '../../producer/cli/advice.ts';
-import { joinFiles } from '../../producer/cli/commands/ls.ts';
-import { describeResult, resultHasFailures } from '../../producer/cli/describe.ts';
+import { AppError } from '../../../../shared/errors.ts';
+import { errorJson, formatError, jobAdvice } from '../../../../producer/cli/advice.ts';
+import { joinFiles } from '../../../../producer/cli/commands/ls.ts';
+import { describeResult, resultHasFailures } from '../../../../producer/cli/describe.ts';
 import {
   SpeedMeter,
   normalizeProgress,
   reasonCode,
   type TrackedJob,
-} from '../../producer/cli/follow.ts';
-import { ellipsize, formatDuration, formatSpeed, table } from '../../producer/cli/format.ts';
-import type { CliIo } from '../../producer/cli/io.ts';
-import { createView } from '../../producer/cli/views.ts';
+} from '../../../../producer/cli/follow.ts';
+import { ellipsize, formatDuration, formatSpeed, table } from '../../../../producer/cli/format.ts';
+import type { CliIo } from '../../../../producer/cli/io.ts';
+import { createView } from '../../../../producer/cli/views.ts';
 
 function capture(): { io: CliIo; out: () => string; err: () => string } {
   let out = '';

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { refreshMarginMs } from '../../shared/jamf/auth.ts';
-import { classicPackageXml, parseClassicId, xmlEscape } from '../../shared/jamf/classic-api.ts';
-import { CookieJar } from '../../shared/jamf/cookies.ts';
-import { encodePathSegment } from '../../shared/jamf/http.ts';
-import { newPackageBody, updatePackageBody } from '../../shared/jamf/packages-api.ts';
-import { Semaphore } from '../../shared/jamf/semaphore.ts';
-import { JcdsCredentialsSchema, PackageSchema } from '../../shared/jamf/types.ts';
-import { parseJamfVersion, versionAtLeast } from '../../shared/jamf/version.ts';
+import { refreshMarginMs } from '../../../../shared/jamf/auth.ts';
+import { classicPackageXml, parseClassicId, xmlEscape } from '../../../../shared/jamf/classic-api.ts';
+import { CookieJar } from '../../../../shared/jamf/cookies.ts';
+import { encodePathSegment } from '../../../../shared/jamf/http.ts';
+import { newPackageBody, updatePackageBody } from '../../../../shared/jamf/packages-api.ts';
+import { Semaphore } from '../../../../shared/jamf/semaphore.ts';
+import { JcdsCredentialsSchema, PackageSchema } from '../../../../shared/jamf/types.ts';
+import { parseJamfVersion, versionAtLeast } from '../../../../shared/jamf/version.ts';
 
 describe('encodePathSegment', () => {
   it('escapes everything that would change the path or query', () => {

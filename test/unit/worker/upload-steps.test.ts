@@ -1,0 +1,694 @@
+/**
+ * The upload step functions (worker/processors/upload/) with fake collaborators: a fake
+ * job, fake Jamf calls, a fake multipart engine and part queue, and a fake clock whose
+ * sleep advances its time. The file being uploaded is a real file in a temp folder, since
+ * the steps check it on disk (checkUploadFile, assertUnchanged).
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UnrecoverableError, WaitingChildrenError } from 'bullmq';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import type { Clock } from '../../../shared/clock.ts';
+import { AppError } from '../../../shared/errors.ts';
+import type { JamfPackage } from '../../../shared/jamf/types.ts';
+import { createLogger } from '../../../shared/logger.ts';
+import type {
+  FileHashes,
+  MultipartState,
+  PartResult,
+  UploadAt,
+  UploadJobData,
+} from '../../../shared/queues/jobs.ts';
+import { S3Sessions } from '../../../shared/upload/s3-sessions.ts';
+import type { CredentialStore } from '../../../shared/vault.ts';
+import type { FleetMetrics } from '../../../worker/metrics.ts';
+import { complete } from '../../../worker/processors/upload/complete.ts';
+import { finalize } from '../../../worker/processors/upload/finalize.ts';
+import type {
+  PackagesApi,
+  PartJobs,
+  StepArgs,
+  UploadDeps,
+  UploadEngine,
+  UploadJob,
+} from '../../../worker/processors/upload/job.ts';
+import { prepare } from '../../../worker/processors/upload/prepare.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'jcds-upload-steps-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const content = Buffer.from('xar! a tiny package '.repeat(500));
+const localHashes: FileHashes = {
+  sha3_512: createHash('sha3-512').update(content).digest('hex'),
+  md5: createHash('md5').update(content).digest('hex'),
+};
+const otherSha3 = createHash('sha3-512').update('other bytes').digest('hex');
+
+/** A real file to upload: its path, size and mtime as the producer enqueued them. */
+function packageFile(name = 'Firefox.pkg'): { path: string; size: number; mtimeMs: number } {
+  const path = join(dir, `${Math.random().toString(36).slice(2)}-${name}`);
+  writeFileSync(path, content);
+  const st = statSync(path);
+  return { path, size: st.size, mtimeMs: st.mtimeMs };
+}
+
+class FakeClock implements Clock {
+  t = 1_000_000;
+  readonly sleeps: number[] = [];
+  now(): number {
+    return this.t;
+  }
+  async sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    this.sleeps.push(ms);
+    this.t += ms;
+  }
+}
+
+/** A method no test expects to be called. */
+const unexpected = (name: string) =>
+  vi.fn().mockImplementation(() => {
+    throw new Error(`unexpected call: ${name}`);
+  });
+
+function fakeJamf(over: Partial<PackagesApi> = {}): PackagesApi {
+  return {
+    findCategoryId: unexpected('findCategoryId'),
+    findPackageByFileName: unexpected('findPackageByFileName'),
+    getPackage: unexpected('getPackage'),
+    createPackage: unexpected('createPackage'),
+    updatePackage: unexpected('updatePackage'),
+    deletePackage: unexpected('deletePackage'),
+    classicCreatePackage: unexpected('classicCreatePackage'),
+    uploadPackageFile: unexpected('uploadPackageFile'),
+    createJcdsFile: unexpected('createJcdsFile'),
+    refreshJcdsInventory: unexpected('refreshJcdsInventory'),
+    refreshCdpInventory: unexpected('refreshCdpInventory'),
+    ...over,
+  };
+}
+
+function fakeEngine(over: Partial<UploadEngine> = {}): UploadEngine {
+  return {
+    sessions: new S3Sessions({ vault: { get: unexpected('vault.get') } }),
+    create: unexpected('create'),
+    completeOrConfirm: unexpected('completeOrConfirm'),
+    abort: unexpected('abort'),
+    abortStrays: unexpected('abortStrays'),
+    release: unexpected('release'),
+    ...over,
+  };
+}
+
+function fakeParts(over: Partial<PartJobs> = {}): PartJobs {
+  return {
+    addHash: unexpected('addHash'),
+    awaitHash: unexpected('awaitHash'),
+    hashFailure: unexpected('hashFailure'),
+    removeHash: unexpected('removeHash'),
+    addMissingParts: unexpected('addMissingParts'),
+    ...over,
+  };
+}
+
+function fakeVault() {
+  const del = vi.fn(async (_name: string): Promise<void> => undefined);
+  const vault: CredentialStore = {
+    put: unexpected('vault.put'),
+    get: unexpected('vault.get'),
+    delete: del,
+  };
+  return Object.assign(vault, { delete: del });
+}
+
+function recordingMetrics() {
+  const uploadDuration = vi.fn();
+  const metrics: FleetMetrics = {
+    bytesUploaded: vi.fn(),
+    bytesDownloaded: vi.fn(),
+    uploadDuration,
+    retry: vi.fn(),
+    failure: vi.fn(),
+    credentialRenewal: vi.fn(),
+  };
+  return { metrics, uploadDuration };
+}
+
+function fakeDeps(over: Partial<UploadDeps> = {}): UploadDeps {
+  return {
+    config: {
+      splitThreshold: 64 * 1024 * 1024,
+      partSize: 16 * 1024 * 1024,
+      verifyTimeoutMs: 60_000,
+    },
+    jamf: fakeJamf(),
+    engine: fakeEngine(),
+    vault: fakeVault(),
+    parts: fakeParts(),
+    transport: { choose: vi.fn(async () => 's3' as const) },
+    metrics: recordingMetrics().metrics,
+    clock: new FakeClock(),
+    ...over,
+  };
+}
+
+/** The members of a BullMQ job the upload steps use. */
+type JobSurface = Pick<
+  UploadJob,
+  | 'id'
+  | 'data'
+  | 'log'
+  | 'updateProgress'
+  | 'updateData'
+  | 'getChildrenValues'
+  | 'getIgnoredChildrenFailures'
+  | 'moveToWaitingChildren'
+  | 'removeUnprocessedChildren'
+  | 'queueQualifiedName'
+>;
+
+/** bullmq's Job is a class with hundreds of members; the steps use only these. */
+function fakeJob(data: UploadJobData, over: Partial<JobSurface> = {}) {
+  const log = vi.fn(async (_row: string) => 0);
+  const surface: JobSurface = {
+    id: 'job-1',
+    data,
+    queueQualifiedName: 'bull:{jcds}:upload',
+    log,
+    updateProgress: vi.fn(async () => undefined),
+    updateData: vi.fn(async (d: UploadJobData) => {
+      surface.data = d;
+    }),
+    getChildrenValues: vi.fn().mockResolvedValue({}),
+    getIgnoredChildrenFailures: vi.fn().mockResolvedValue({}),
+    moveToWaitingChildren: vi.fn().mockResolvedValue(false),
+    removeUnprocessedChildren: vi.fn(async () => undefined),
+    ...over,
+  };
+  return { job: surface as UploadJob, log };
+}
+
+function stepArgs(deps: UploadDeps, job: UploadJob, signal?: AbortSignal) {
+  const save = vi.fn(async (_d: UploadJobData) => undefined);
+  const args: StepArgs = {
+    deps,
+    job,
+    run: { token: 'lock-token', signal, log: createLogger({ level: 'silent' }) },
+    save,
+  };
+  return { args, save };
+}
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: unknown) => e,
+  );
+}
+
+function jamfPackage(fields: Partial<JamfPackage> & { id: string }): JamfPackage {
+  return { packageName: 'Firefox', fileName: 'Firefox.pkg', size: undefined, ...fields };
+}
+
+function atPrepare(
+  file: { path: string; size: number; mtimeMs: number },
+  over: Partial<UploadAt<'prepare'>> = {},
+): UploadAt<'prepare'> {
+  return {
+    step: 'prepare',
+    path: file.path,
+    fileName: 'Firefox.pkg',
+    size: file.size,
+    mtimeMs: file.mtimeMs,
+    ifExists: 'fail',
+    package: {},
+    requestId: 'req-1',
+    ...over,
+  };
+}
+
+describe('prepare', () => {
+  it('fails PACKAGE_EXISTS for ifExists=fail and saves nothing', async () => {
+    const file = packageFile();
+    const findPackageByFileName = vi.fn(async () => jamfPackage({ id: '17' }));
+    const deps = fakeDeps({ jamf: fakeJamf({ findPackageByFileName }) });
+    const { job, log } = fakeJob(atPrepare(file));
+    const { args, save } = stepArgs(deps, job);
+    const err = await rejection(prepare(args, atPrepare(file)));
+    expect(err).toBeInstanceOf(AppError);
+    expect(err).toMatchObject({ code: 'PACKAGE_EXISTS', retryable: false });
+    expect((err as AppError).message).toMatch(/Firefox\.pkg already exists \(id 17\)/);
+    expect(findPackageByFileName).toHaveBeenCalledWith('Firefox.pkg');
+    expect(save).not.toHaveBeenCalled();
+    expect(log).not.toHaveBeenCalled();
+  });
+
+  it('goes on to `stage` with the chosen transport and startedAt from the clock', async () => {
+    const file = packageFile();
+    const clock = new FakeClock();
+    clock.t = 1_700_000_000_000;
+    const choose = vi.fn(async () => 'package-upload' as const);
+    const deps = fakeDeps({
+      clock,
+      transport: { choose },
+      jamf: fakeJamf({ findPackageByFileName: vi.fn(async () => undefined) }),
+    });
+    const d = atPrepare(file, { transport: 'auto' });
+    const { job, log } = fakeJob(d);
+    const { args, save } = stepArgs(deps, job);
+    const out = await prepare(args, d);
+    expect(choose).toHaveBeenCalledWith('auto');
+    expect(out).toEqual({
+      next: {
+        ...d,
+        step: 'stage',
+        chosenTransport: 'package-upload',
+        startedAt: 1_700_000_000_000,
+      },
+    });
+    expect(save).not.toHaveBeenCalled();
+    expect(log).toHaveBeenCalledWith('prepared: transport package-upload, new package');
+  });
+
+  it('keeps the startedAt a producer set', async () => {
+    const file = packageFile();
+    const deps = fakeDeps({
+      jamf: fakeJamf({ findPackageByFileName: vi.fn(async () => undefined) }),
+    });
+    const d = atPrepare(file, { startedAt: 5 });
+    const out = await prepare(stepArgs(deps, fakeJob(d).job).args, d);
+    expect(out).toMatchObject({ next: { step: 'stage', startedAt: 5, chosenTransport: 's3' } });
+  });
+
+  it('hashes the file and records the package it replaces for ifExists=replace', async () => {
+    const file = packageFile();
+    const deps = fakeDeps({
+      jamf: fakeJamf({ findPackageByFileName: vi.fn(async () => jamfPackage({ id: '17' })) }),
+    });
+    const d = atPrepare(file, { ifExists: 'replace' });
+    const out = await prepare(stepArgs(deps, fakeJob(d).job).args, d);
+    expect(out).toMatchObject({
+      next: { step: 'stage', existingPackageId: '17', hashes: localHashes },
+    });
+  });
+
+  it('skips a file Jamf already holds for ifExists=skip', async () => {
+    const file = packageFile();
+    const clock = new FakeClock();
+    const deps = fakeDeps({
+      clock,
+      jamf: fakeJamf({
+        findPackageByFileName: vi.fn(async () =>
+          jamfPackage({
+            id: '17',
+            hashType: 'SHA3_512',
+            hashValue: localHashes.sha3_512.toUpperCase(),
+          }),
+        ),
+      }),
+    });
+    const d = atPrepare(file, { ifExists: 'skip', startedAt: clock.t - 250 });
+    const out = await prepare(stepArgs(deps, fakeJob(d).job).args, d);
+    expect(out).toEqual({
+      done: {
+        packageId: '17',
+        fileName: 'Firefox.pkg',
+        size: file.size,
+        sha3_512: localHashes.sha3_512,
+        md5: localHashes.md5,
+        transport: 's3',
+        bytesSent: 0,
+        durationMs: 250,
+        outcome: 'unchanged',
+      },
+    });
+  });
+
+  it('fails FILE_CHANGED when the file on disk is not what was enqueued', async () => {
+    const file = packageFile();
+    utimesSync(file.path, new Date(), new Date(file.mtimeMs + 60_000));
+    const deps = fakeDeps();
+    const d = atPrepare(file);
+    const err = await rejection(prepare(stepArgs(deps, fakeJob(d).job).args, d));
+    expect(err).toMatchObject({ code: 'FILE_CHANGED' });
+  });
+
+  it('fails JAMF_NOT_FOUND for a category Jamf does not have', async () => {
+    const file = packageFile();
+    const deps = fakeDeps({ jamf: fakeJamf({ findCategoryId: vi.fn(async () => undefined) }) });
+    const d = atPrepare(file, { package: { category: 'Browsers' } });
+    const err = await rejection(prepare(stepArgs(deps, fakeJob(d).job).args, d));
+    expect(err).toMatchObject({ code: 'JAMF_NOT_FOUND' });
+    expect((err as AppError).message).toMatch(/"Browsers"/);
+  });
+});
+
+const multipart: MultipartState = {
+  uploadId: 'mpu-1',
+  bucket: 'jcds-bucket',
+  key: 'files/Firefox.pkg',
+  region: 'us-east-1',
+  partSize: 4_000,
+  partCount: 3,
+  vaultKey: 'upload-job-1',
+};
+const openUpload = {
+  uploadId: 'mpu-1',
+  bucket: 'jcds-bucket',
+  key: 'files/Firefox.pkg',
+  region: 'us-east-1',
+  vaultKey: 'upload-job-1',
+};
+
+function atComplete(
+  file: { path: string; size: number; mtimeMs: number },
+  over: Partial<UploadAt<'complete'>> = {},
+): UploadAt<'complete'> {
+  return {
+    ...atPrepare(file),
+    step: 'complete',
+    chosenTransport: 's3',
+    startedAt: 1_000,
+    multipart,
+    ...over,
+  };
+}
+
+const childKey = (n: number): string => `bull:{jcds}:upload-part:job-1-p${n}`;
+const partResult = (n: number): PartResult => ({
+  partNumber: n,
+  etag: `"${createHash('md5').update(`part ${n}`).digest('hex')}"`,
+  size: n === 3 ? 2_000 : 4_000,
+});
+
+/** The engine calls an abort makes. */
+function abortingEngine() {
+  const abort = vi.fn(async () => true);
+  const abortStrays = vi.fn(async () => undefined);
+  const release = vi.fn();
+  const completeOrConfirm = vi.fn();
+  return {
+    engine: fakeEngine({ abort, abortStrays, release, completeOrConfirm }),
+    abort,
+    abortStrays,
+    release,
+    completeOrConfirm,
+  };
+}
+
+describe('complete', () => {
+  it('aborts the multipart upload and fails with the reason of a part that failed for good', async () => {
+    const file = packageFile();
+    const { engine, abort, abortStrays, release, completeOrConfirm } = abortingEngine();
+    const vault = fakeVault();
+    const deps = fakeDeps({ engine, vault });
+    const d = atComplete(file, { hashes: localHashes });
+    const reason =
+      '[S3_ERROR] S3 refused UploadPart 2 of Firefox.pkg: AccessDenied (HTTP 403): denied';
+    const removeUnprocessedChildren = vi.fn(async () => undefined);
+    const { job, log } = fakeJob(d, {
+      getIgnoredChildrenFailures: vi.fn().mockResolvedValue({ [childKey(2)]: reason }),
+      removeUnprocessedChildren,
+    });
+    const { args, save } = stepArgs(deps, job);
+    const err = await rejection(complete(args, d));
+    expect(err).toBeInstanceOf(UnrecoverableError);
+    expect((err as Error).message).toBe(reason);
+    expect(removeUnprocessedChildren).toHaveBeenCalledTimes(1);
+    expect(abort).toHaveBeenCalledWith(openUpload);
+    expect(abortStrays).toHaveBeenCalledWith(multipart);
+    expect(release).toHaveBeenCalledWith(multipart);
+    expect(vault.delete).toHaveBeenCalledWith('upload-job-1');
+    expect(log).toHaveBeenCalledWith('multipart upload aborted: child job-1-p2 failed');
+    expect(completeOrConfirm).not.toHaveBeenCalled();
+    expect(save).not.toHaveBeenCalled();
+  });
+
+  it('gives a reason without a code the PART_FAILED code', async () => {
+    const file = packageFile();
+    const deps = fakeDeps({ engine: abortingEngine().engine });
+    const d = atComplete(file, { hashes: localHashes });
+    const { job } = fakeJob(d, {
+      getIgnoredChildrenFailures: vi.fn().mockResolvedValue({ [childKey(3)]: 'socket hang up' }),
+    });
+    const err = await rejection(complete(stepArgs(deps, job).args, d));
+    expect(err).toBeInstanceOf(UnrecoverableError);
+    expect((err as Error).message).toBe(
+      '[PART_FAILED] job-1-p3 of Firefox.pkg failed for good: socket hang up',
+    );
+  });
+
+  it('completes from the children’s ETags and goes on to `finalize` with stored: true', async () => {
+    const file = packageFile();
+    const results = [1, 2, 3].map(partResult);
+    const completeOrConfirm = vi.fn(async () => ({
+      etag: '"abc-3"',
+      confirmed: false,
+      replacedParts: [],
+    }));
+    const abortStrays = vi.fn(async () => undefined);
+    const release = vi.fn();
+    const addHash = vi.fn(async () => undefined);
+    const hashFailure = vi.fn(async () => undefined);
+    const vault = fakeVault();
+    const deps = fakeDeps({
+      engine: fakeEngine({ completeOrConfirm, abortStrays, release }),
+      parts: fakeParts({ addHash, hashFailure }),
+      vault,
+    });
+    const d = atComplete(file);
+    const moveToWaitingChildren = vi.fn();
+    const { job, log } = fakeJob(d, {
+      getChildrenValues: vi
+        .fn()
+        .mockResolvedValue(Object.fromEntries(results.map(r => [childKey(r.partNumber), r]))),
+      moveToWaitingChildren,
+    });
+    const { args, save } = stepArgs(deps, job);
+    const out = await complete(args, d);
+    expect(out).toEqual({ next: { ...d, step: 'finalize', stored: true, bytesSent: file.size } });
+    const ref = {
+      jobId: 'job-1',
+      fileName: 'Firefox.pkg',
+      path: file.path,
+      size: file.size,
+      mtimeMs: file.mtimeMs,
+    };
+    expect(addHash).toHaveBeenCalledWith(ref);
+    expect(hashFailure).toHaveBeenCalledWith(ref);
+    expect(completeOrConfirm).toHaveBeenCalledTimes(1);
+    expect(completeOrConfirm).toHaveBeenCalledWith(openUpload, expect.arrayContaining(results), {
+      size: file.size,
+      what: 'Firefox.pkg',
+    });
+    expect(abortStrays).toHaveBeenCalledWith(multipart, 'mpu-1');
+    expect(release).toHaveBeenCalledWith(multipart);
+    expect(vault.delete).toHaveBeenCalledWith('upload-job-1');
+    expect(moveToWaitingChildren).not.toHaveBeenCalled();
+    expect(log).toHaveBeenCalledWith('multipart upload completed: 3 parts, ETag "abc-3"');
+    expect(save).not.toHaveBeenCalled();
+  });
+
+  it('adds the missing parts and waits for them', async () => {
+    const file = packageFile();
+    const addMissingParts = vi.fn(async () => 2);
+    const deps = fakeDeps({ parts: fakeParts({ addMissingParts }) });
+    const d = atComplete(file, { hashes: localHashes });
+    const done = partResult(1);
+    const moveToWaitingChildren = vi.fn().mockResolvedValue(true);
+    const { job } = fakeJob(d, {
+      getChildrenValues: vi.fn().mockResolvedValue({ [childKey(1)]: done }),
+      moveToWaitingChildren,
+    });
+    const err = await rejection(complete(stepArgs(deps, job).args, d));
+    expect(err).toBeInstanceOf(WaitingChildrenError);
+    expect(addMissingParts).toHaveBeenCalledWith(
+      { id: 'job-1', queue: 'bull:{jcds}:upload' },
+      {
+        jobId: 'job-1',
+        fileName: 'Firefox.pkg',
+        path: file.path,
+        size: file.size,
+        mtimeMs: file.mtimeMs,
+      },
+      multipart,
+      new Map([[1, done]]),
+    );
+    expect(moveToWaitingChildren).toHaveBeenCalledWith('lock-token');
+  });
+
+  it('aborts instead of completing when the hash job found the file changed', async () => {
+    const file = packageFile();
+    const { engine, abort, completeOrConfirm } = abortingEngine();
+    const deps = fakeDeps({
+      engine,
+      parts: fakeParts({
+        addHash: vi.fn(async () => undefined),
+        hashFailure: vi.fn(
+          async () => new AppError('FILE_CHANGED', 'the hash of Firefox.pkg failed: changed'),
+        ),
+      }),
+    });
+    const d = atComplete(file);
+    const { job } = fakeJob(d, {
+      getChildrenValues: vi
+        .fn()
+        .mockResolvedValue(Object.fromEntries([1, 2, 3].map(n => [childKey(n), partResult(n)]))),
+    });
+    const err = await rejection(complete(stepArgs(deps, job).args, d));
+    expect(err).toBeInstanceOf(UnrecoverableError);
+    expect((err as Error).message).toBe('[FILE_CHANGED] the hash of Firefox.pkg failed: changed');
+    expect(abort).toHaveBeenCalledWith(openUpload);
+    expect(completeOrConfirm).not.toHaveBeenCalled();
+  });
+});
+
+function atFinalize(
+  file: { path: string; size: number; mtimeMs: number },
+  over: Partial<UploadAt<'finalize'>> = {},
+): UploadAt<'finalize'> {
+  return {
+    ...atPrepare(file),
+    step: 'finalize',
+    chosenTransport: 's3',
+    startedAt: 1_000_000,
+    stored: true,
+    bytesSent: file.size,
+    hashes: localHashes,
+    ...over,
+  };
+}
+
+describe('finalize', () => {
+  function finalizeDeps(getPackage: PackagesApi['getPackage'], verifyTimeoutMs = 60_000) {
+    const clock = new FakeClock();
+    const createPackage = vi.fn(async () => ({ id: '7', href: undefined }));
+    const refreshJcdsInventory = vi.fn(async () => undefined);
+    const { metrics, uploadDuration } = recordingMetrics();
+    const deps = fakeDeps({
+      clock,
+      metrics,
+      config: { splitThreshold: 64 * 1024 * 1024, partSize: 16 * 1024 * 1024, verifyTimeoutMs },
+      jamf: fakeJamf({ createPackage, refreshJcdsInventory, getPackage }),
+    });
+    return { deps, clock, createPackage, refreshJcdsInventory, uploadDuration };
+  }
+
+  it('fails VERIFY_FAILED when Jamf reports another SHA3-512 for a file of the same size', async () => {
+    const file = packageFile();
+    const getPackage = vi.fn(async (id: string) =>
+      jamfPackage({ id, hashType: 'SHA3_512', hashValue: otherSha3, size: file.size }),
+    );
+    const { deps, createPackage, uploadDuration } = finalizeDeps(getPackage);
+    const d = atFinalize(file);
+    const { job, log } = fakeJob(d);
+    const { args, save } = stepArgs(deps, job);
+    const err = await rejection(finalize(args, d));
+    expect(err).toBeInstanceOf(AppError);
+    expect(err).toMatchObject({ code: 'VERIFY_FAILED', retryable: false });
+    expect((err as AppError).message).toContain(otherSha3.slice(0, 16));
+    expect((err as AppError).message).toContain(localHashes.sha3_512.slice(0, 16));
+    expect(createPackage).toHaveBeenCalledWith(
+      expect.objectContaining({
+        fileName: 'Firefox.pkg',
+        hashType: 'SHA3_512',
+        hashValue: localHashes.sha3_512,
+      }),
+    );
+    // The created record is checkpointed before verification, so a retry does not create another.
+    expect(save).toHaveBeenCalledWith({ ...d, packageId: '7' });
+    expect(getPackage).toHaveBeenCalledWith('7');
+    expect(uploadDuration).not.toHaveBeenCalled();
+    expect(log).not.toHaveBeenCalledWith(expect.stringMatching(/^verified/));
+  });
+
+  it('keeps polling while Jamf still shows the hash of a file of another size', async () => {
+    const file = packageFile();
+    const getPackage = vi
+      .fn<PackagesApi['getPackage']>()
+      .mockResolvedValueOnce(
+        jamfPackage({ id: '7', hashType: 'SHA3_512', hashValue: otherSha3, size: file.size + 1 }),
+      )
+      .mockResolvedValueOnce(jamfPackage({ id: '7' }))
+      .mockResolvedValue(
+        jamfPackage({
+          id: '7',
+          hashType: 'SHA3_512',
+          hashValue: localHashes.sha3_512,
+          size: file.size,
+        }),
+      );
+    const { deps, clock, uploadDuration } = finalizeDeps(getPackage);
+    const d = atFinalize(file, { startedAt: clock.t - 90_000 });
+    const { job, log } = fakeJob(d);
+    const out = await finalize(stepArgs(deps, job).args, d);
+    expect(getPackage).toHaveBeenCalledTimes(3);
+    expect(clock.sleeps).toEqual([250, 500]);
+    expect(out).toEqual({
+      done: {
+        packageId: '7',
+        fileName: 'Firefox.pkg',
+        size: file.size,
+        sha3_512: localHashes.sha3_512,
+        md5: localHashes.md5,
+        transport: 's3',
+        bytesSent: file.size,
+        durationMs: 90_750,
+        outcome: 'created',
+      },
+    });
+    expect(uploadDuration).toHaveBeenCalledWith(90.75, 's3', 'created');
+    expect(log).toHaveBeenCalledWith(expect.stringMatching(/^verified: .* package 7 created$/));
+  });
+
+  it('fails VERIFY_TIMEOUT after the configured time, on the fake clock', async () => {
+    const file = packageFile();
+    const getPackage = vi.fn(async (id: string) => jamfPackage({ id, hashType: null, md5: null }));
+    const { deps, clock, refreshJcdsInventory } = finalizeDeps(getPackage, 30_000);
+    const d = atFinalize(file, { packageId: '7' });
+    const start = clock.now();
+    const realStart = Date.now();
+    const err = await rejection(finalize(stepArgs(deps, fakeJob(d).job).args, d));
+    expect(err).toMatchObject({ code: 'VERIFY_TIMEOUT', retryable: true });
+    expect((err as AppError).message).toMatch(/within 30 s/);
+    expect(clock.now() - start).toBeGreaterThanOrEqual(30_000);
+    expect(clock.now() - start).toBeLessThan(32_000);
+    expect(Date.now() - realStart).toBeLessThan(5_000);
+    // Backoff: 250, 500, then 1 s between polls.
+    expect(clock.sleeps.slice(0, 4)).toEqual([250, 500, 1_000, 1_000]);
+    expect(getPackage.mock.calls.length).toBe(clock.sleeps.length);
+    // The inventory is refreshed before verifying and nudged again while waiting.
+    expect(refreshJcdsInventory.mock.calls.length).toBeGreaterThanOrEqual(3);
+    expect(refreshJcdsInventory).toHaveBeenCalledWith('Firefox.pkg');
+  });
+
+  it('waits for the hash job of a multipart upload and checkpoints its hashes', async () => {
+    const file = packageFile();
+    const getPackage = vi.fn(async (id: string) =>
+      jamfPackage({ id, hashType: 'SHA3_512', hashValue: localHashes.sha3_512 }),
+    );
+    const { deps } = finalizeDeps(getPackage);
+    const awaitHash = vi.fn(async () => localHashes);
+    deps.parts = fakeParts({ awaitHash });
+    const d = atFinalize(file, { hashes: undefined, multipart, packageId: '7' });
+    const { job } = fakeJob(d);
+    const { args, save } = stepArgs(deps, job);
+    const out = await finalize(args, d);
+    expect(awaitHash).toHaveBeenCalledWith(
+      {
+        jobId: 'job-1',
+        fileName: 'Firefox.pkg',
+        path: file.path,
+        size: file.size,
+        mtimeMs: file.mtimeMs,
+      },
+      undefined,
+    );
+    expect(save).toHaveBeenCalledWith({ ...d, hashes: localHashes });
+    expect(out).toMatchObject({ done: { packageId: '7', sha3_512: localHashes.sha3_512 } });
+  });
+});
