@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { refreshMarginMs } from '../../../../shared/jamf/auth.ts';
-import { classicPackageXml, parseClassicId, xmlEscape } from '../../../../shared/jamf/classic-api.ts';
+import {
+  classicPackageXml,
+  parseClassicId,
+  xmlEscape,
+} from '../../../../shared/jamf/classic-api.ts';
 import { CookieJar } from '../../../../shared/jamf/cookies.ts';
 import { encodePathSegment } from '../../../../shared/jamf/http.ts';
 import { newPackageBody, updatePackageBody } from '../../../../shared/jamf/packages-api.ts';
