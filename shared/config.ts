@@ -80,7 +80,7 @@ export const ENV_DOC: Record<string, string> = {
     'job lock duration in ms; jobs of a dead worker move on after about this long (default 60000)',
   JCDS_STALLED_INTERVAL: 'stalled-job check interval in ms (default 30000)',
   JCDS_VERIFY_TIMEOUT:
-    'how long to wait for Jamf to report the stored hash, in ms (default 900000)',
+    'how long to wait until Jamf reports the stored file as verified (hash, size, READY), in ms (default 1800000: 30 min)',
   JCDS_PART_ATTEMPTS: 'attempts of one part before the upload fails (default 6)',
   JCDS_RETRY_DELAY: 'first retry delay of a failed job in ms, doubled per attempt (default 1000)',
   JCDS_SHUTDOWN_GRACE_MS:
@@ -214,7 +214,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   const globalPartConcurrency = int('JCDS_GLOBAL_PART_CONCURRENCY', 32, 1, 100_000);
   const lockDurationMs = int('JCDS_LOCK_DURATION', 60_000, 1_000, 3_600_000);
   const stalledIntervalMs = int('JCDS_STALLED_INTERVAL', 30_000, 500, 3_600_000);
-  const verifyTimeoutMs = int('JCDS_VERIFY_TIMEOUT', 900_000, 1_000, 86_400_000);
+  const verifyTimeoutMs = int('JCDS_VERIFY_TIMEOUT', 1_800_000, 1_000, 86_400_000);
   const partAttempts = int('JCDS_PART_ATTEMPTS', 6, 1, 100);
   const retryDelayMs = int('JCDS_RETRY_DELAY', 1_000, 10, 3_600_000);
   const shutdownGraceMs = int('JCDS_SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000);

@@ -192,6 +192,13 @@ export const ERROR_REGISTRY = {
     throttle: false,
     hint: 'This server has no JCDS v1 endpoints: set JCDS_TRANSPORT=package-upload (Jamf Pro 11.5+).',
   },
+  NO_CLOUD_DISTRIBUTION_POINT: {
+    summary: 'Jamf Pro has no cloud distribution point (cdnType NONE): no upload can be stored.',
+    exit: 3,
+    retryable: false,
+    throttle: false,
+    hint: 'In Jamf Pro, Settings > Server > Cloud distribution point: choose Jamf Cloud, then run `jcds doctor` again.',
+  },
   PACKAGE_EXISTS: {
     summary: 'A package with this file name exists (ifExists=fail, or skip with a different hash).',
     exit: 1,

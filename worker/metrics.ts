@@ -5,7 +5,8 @@
  * Layout: one hash, `{jcds}:metrics` (the `{jcds}` hash tag keeps it in the queues' Redis
  * Cluster slot), fields joined with "|":
  *
- *   bytes_uploaded, bytes_downloaded, credential_renewals     counters
+ *   bytes_uploaded, bytes_downloaded, credential_renewals,
+ *   upload_resends                                            counters
  *   retries|<queue>                                           counter per queue
  *   failures|<queue>|<code>                                   counter per queue and code
  *   upload_duration|<transport>|<outcome>|le|<bound>          histogram bucket (not cumulative)
@@ -28,6 +29,8 @@ export interface FleetMetrics {
   retry(queue: string): void;
   failure(queue: string, code: string): void;
   credentialRenewal(): void;
+  /** The bytes of an upload were sent again because Jamf reported they never landed. */
+  uploadResent(): void;
 }
 
 export const NO_METRICS: FleetMetrics = {
@@ -37,6 +40,7 @@ export const NO_METRICS: FleetMetrics = {
   retry: () => undefined,
   failure: () => undefined,
   credentialRenewal: () => undefined,
+  uploadResent: () => undefined,
 };
 
 /** Upload duration histogram bounds, seconds (a few seconds to several hours). */
@@ -103,6 +107,10 @@ export class RedisFleetMetrics implements FleetMetrics {
     this.incr(`failures|${labelValue(queue)}|${labelValue(code)}`, 1);
   }
 
+  uploadResent(): void {
+    this.incr('upload_resends', 1);
+  }
+
   /** One renewal of JCDS temporary S3 credentials (the vault's renew callback). */
   credentialRenewal(): void {
     this.incr('credential_renewals', 1);
@@ -122,6 +130,7 @@ export interface FleetMetricsSnapshot {
   bytesUploaded: number;
   bytesDownloaded: number;
   credentialRenewals: number;
+  uploadResends: number;
   retries: Record<string, number>;
   failures: Array<{ queue: string; code: string; count: number }>;
   uploadDuration: DurationSeries[];
@@ -133,6 +142,7 @@ export function parseFleetMetrics(hash: Record<string, string>): FleetMetricsSna
     bytesUploaded: 0,
     bytesDownloaded: 0,
     credentialRenewals: 0,
+    uploadResends: 0,
     retries: {},
     failures: [],
     uploadDuration: [],
@@ -145,6 +155,7 @@ export function parseFleetMetrics(hash: Record<string, string>): FleetMetricsSna
     if (field === 'bytes_uploaded') snap.bytesUploaded = value;
     else if (field === 'bytes_downloaded') snap.bytesDownloaded = value;
     else if (field === 'credential_renewals') snap.credentialRenewals = value;
+    else if (field === 'upload_resends') snap.uploadResends = value;
     else if (parts[0] === 'retries' && parts.length === 2) snap.retries[parts[1]!] = value;
     else if (parts[0] === 'failures' && parts.length === 3) {
       snap.failures.push({ queue: parts[1]!, code: parts[2]!, count: value });

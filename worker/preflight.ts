@@ -1,37 +1,52 @@
 /**
- * The transport of an upload: the job's override, the worker's JCDS_TRANSPORT, or for
- * `auto` a probe of the server done once per worker and kept (a failed probe is forgotten,
- * so the next upload probes again; concurrent uploads share one probe in flight).
+ * The preflight of this worker (shared/jamf/preflight.ts), done once and kept: the cloud
+ * distribution point (NONE is refused before any bytes move) and, for `auto`, the
+ * transport. Concurrent uploads share one preflight in flight; a failed one is forgotten,
+ * so the next upload tries again. A job's own transport override still passes the
+ * preflight's NONE check.
  */
 import { coalesce } from '../shared/coalesce.ts';
 import type { Transport } from '../shared/config.ts';
-import type { Capabilities } from '../shared/jamf/types.ts';
+import { errorCode } from '../shared/errors.ts';
+import { preflight, type PreflightApi, type PreflightResult } from '../shared/jamf/preflight.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { ConcreteTransport } from '../shared/queues/jobs.ts';
 
-export class TransportChooser {
+export class WorkerPreflight {
   private readonly configured: Transport;
-  private chosen: ConcreteTransport | undefined;
-  private readonly probe: () => Promise<ConcreteTransport>;
+  private result: PreflightResult | undefined;
+  private readonly run: () => Promise<PreflightResult>;
 
-  constructor(
-    configured: Transport,
-    jamf: { probeCapabilities(): Promise<Capabilities> },
-    logger: Logger,
-  ) {
+  constructor(configured: Transport, jamf: PreflightApi, logger: Logger) {
     this.configured = configured;
-    this.probe = coalesce(async () => {
-      const caps = await jamf.probeCapabilities();
-      const t: ConcreteTransport = caps.jcds ? 's3' : 'package-upload';
-      logger.info({ transport: t, version: caps.version }, 'transport chosen by probe');
-      return t;
+    // A role without "Read Cloud Distribution Point" cannot read the cdnType: go on
+    // without it (as on servers without the endpoint); `jcds doctor` names the privilege.
+    const api: PreflightApi = {
+      probeCapabilities: o => jamf.probeCapabilities(o),
+      getCloudDistributionPoint: async o => {
+        try {
+          return await jamf.getCloudDistributionPoint(o);
+        } catch (err) {
+          if (errorCode(err) !== 'JAMF_FORBIDDEN') throw err;
+          logger.warn('cannot read the cloud distribution point (privilege missing); going on');
+          return undefined;
+        }
+      },
+    };
+    this.run = coalesce(async () => {
+      const r = await preflight(api, 'auto');
+      logger.info(
+        { transport: r.transport, cdnType: r.cdnType, jcds: r.jcds, version: r.version },
+        'preflight done: transport chosen',
+      );
+      return r;
     });
   }
 
+  /** The transport of an upload (its override, or the worker's); runs the preflight once. */
   async choose(override?: Transport): Promise<ConcreteTransport> {
+    this.result ??= await this.run();
     const wanted = override ?? this.configured;
-    if (wanted === 's3' || wanted === 'package-upload') return wanted;
-    this.chosen ??= await this.probe();
-    return this.chosen;
+    return wanted === 's3' || wanted === 'package-upload' ? wanted : this.result.transport;
   }
 }

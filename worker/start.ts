@@ -25,7 +25,7 @@ import { downloadProcessor } from './processors/download.ts';
 import { syncProcessor } from './processors/sync.ts';
 import { partProcessor } from './processors/upload-part.ts';
 import { uploadProcessor } from './processors/upload/index.ts';
-import { TransportChooser } from './transport.ts';
+import { WorkerPreflight } from './preflight.ts';
 
 export interface StartWorkerOptions {
   config: Config;
@@ -103,7 +103,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     { attempts: config.partAttempts, delayMs: config.retryDelayMs },
     clock,
   );
-  const transport = new TransportChooser(config.transport, jamf, logger);
+  const transport = new WorkerPreflight(config.transport, jamf, logger);
 
   const common: Omit<WorkerOptions, 'concurrency'> = {
     connection,

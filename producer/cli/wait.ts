@@ -1,8 +1,10 @@
 /**
  * The part of `upload`, `download` and `sync` that comes after enqueueing: print what was
  * enqueued, optionally follow the jobs (`--wait`), and end with a summary (a table on
- * stderr, one `summary` object with --json). A failed job makes the exit code 1.
+ * stderr, one `summary` object with --json). A failed job makes the exit code 1, or 3 when
+ * its code is a configuration error (the registry says which).
  */
+import { errorSpec } from '../../shared/errors.ts';
 import { jobAdvice } from './advice.ts';
 import type { CliContext } from './context.ts';
 import { describeResult, resultBytes, resultFailures, resultHasFailures } from './describe.ts';
@@ -96,6 +98,10 @@ function report(
   const interrupted = outcomes.length < jobs.length;
   const bytes = completed.reduce((s, o) => s + (resultBytes(o.result) ?? 0), 0);
   if (failed.length > 0) ctx.exitCode = Math.max(ctx.exitCode, EXIT.jobFailed);
+  // A job refused for the fleet's configuration or the server's (no cloud distribution
+  // point, credentials Jamf refuses) is a configuration error: exit 3, as the registry says.
+  if (failed.some(o => errorSpec(o.code)?.exit === EXIT.config))
+    ctx.exitCode = Math.max(ctx.exitCode, EXIT.config);
   if (interrupted) ctx.exitCode = EXIT_INTERRUPTED;
 
   if (json) {

@@ -42,8 +42,6 @@ export function classicPackageXml(pkg: ClassicNewPackage): string {
     ['info', pkg.info],
     ['notes', pkg.notes],
     ['priority', pkg.priority],
-    ['hash_type', pkg.hash_type],
-    ['hash_value', pkg.hash_value],
   ];
   const inner = fields
     .filter((f): f is [string, string | number] => f[1] !== undefined)

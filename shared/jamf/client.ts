@@ -22,6 +22,8 @@ import type { CallOptions } from './jcds-api.ts';
 import * as packages from './packages-api.ts';
 import type { ListPackagesOptions, UploadOptions, UploadResult } from './packages-api.ts';
 import {
+  CloudDistributionPointSchema,
+  type CloudDistributionPoint,
   UploadCapabilitySchema,
   VersionSchema,
   type Capabilities,
@@ -252,6 +254,24 @@ export class JamfClient {
         Boolean(cap.body.principalDistributionTechnology || cap.body.directUploadCapable);
     }
     return { version, jcds: jcdsProbe.status !== 404, packageUpload };
+  }
+
+  /**
+   * GET /api/v1/cloud-distribution-point: the cloud distribution point's type and whether
+   * it is the principal one; undefined on a server without the endpoint (404).
+   */
+  async getCloudDistributionPoint(
+    options: CallOptions = {},
+  ): Promise<CloudDistributionPoint | undefined> {
+    const res = await this.http.request<{ cdnType?: string | null; master?: boolean | null }>({
+      method: 'GET',
+      path: '/api/v1/cloud-distribution-point',
+      schema: CloudDistributionPointSchema,
+      acceptStatuses: [404],
+      signal: options.signal,
+    });
+    if (res.status === 404) return undefined;
+    return { cdnType: res.body.cdnType ?? undefined, master: res.body.master ?? undefined };
   }
 
   /** Invalidates the token (best effort) and closes the connection pool. Idempotent. */

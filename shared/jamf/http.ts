@@ -150,6 +150,8 @@ export class JamfHttp {
   private readonly timeoutMs: number;
   private readonly userAgent: string;
   private readonly log: Logger | undefined;
+  /** Whether a `Deprecation` header was logged already (once per client: per worker). */
+  private deprecationLogged = false;
   private readonly cookies = new CookieJar();
   tokens: TokenSource | undefined;
 
@@ -265,6 +267,19 @@ export class JamfHttp {
     }
   }
 
+  /**
+   * Logs, once for this client, that Jamf marks an endpoint deprecated (a `Deprecation`
+   * header: the JCDS v1 endpoints are deprecated since 11.24; jamf-wire-2026.md 5).
+   */
+  private noteDeprecation(path: string, header: string | string[] | undefined): void {
+    if (header === undefined || this.deprecationLogged) return;
+    this.deprecationLogged = true;
+    this.log?.warn(
+      { path, deprecation: Array.isArray(header) ? header.join(', ') : header },
+      'Jamf Pro marks this endpoint deprecated',
+    );
+  }
+
   private url(req: JamfRequest): string {
     let path = `${this.basePath}${req.path}`;
     if (req.query) {
@@ -315,6 +330,7 @@ export class JamfHttp {
         bodyTimeout: req.bodyTimeoutMs ?? this.timeoutMs,
       });
       this.cookies.store(res.headers['set-cookie']);
+      this.noteDeprecation(logPath, res.headers['deprecation']);
       const text = await res.body.text();
       this.log?.debug(
         {

@@ -119,6 +119,19 @@ export const CategoryPageSchema = z.looseObject({
 
 export const VersionSchema = z.looseObject({ version: z.string().min(1) });
 
+/** GET /api/v1/cloud-distribution-point (the fields the preflight reads). */
+export const CloudDistributionPointSchema = z.looseObject({
+  cdnType: z.string().nullish(),
+  master: optBool,
+});
+
+export interface CloudDistributionPoint {
+  /** JAMF_CLOUD (JCDS), AWS, AKAMAI, RACKSPACE_CLOUD_FILES, NONE, … */
+  cdnType: string | undefined;
+  /** True when it is the principal distribution point (the one that receives uploads). */
+  master: boolean | undefined;
+}
+
 export const UploadCapabilitySchema = z.looseObject({
   principalDistributionTechnology: optBool,
   directUploadCapable: optBool,
@@ -142,11 +155,6 @@ export interface NewPackage {
   suppressFromDock?: boolean;
   suppressEula?: boolean;
   suppressRegistration?: boolean;
-  /** e.g. `SHA3_512` or `MD5` */
-  hashType?: string;
-  hashValue?: string;
-  md5?: string;
-  sha256?: string;
   /** Any other Package field Jamf documents (swu, selfHealNotify, manifest, …). */
   extra?: Record<string, unknown>;
 }
@@ -164,8 +172,25 @@ export const PACKAGE_DEFAULTS = {
   suppressRegistration: false,
 } as const;
 
-/** Fields the server manages: never sent on PUT (a PUT with `size` blanks it: jamf-cli #258). */
-export const PACKAGE_READ_ONLY = ['id', 'size', 'cloudTransferStatus', 'indexed', 'href'] as const;
+/**
+ * Fields the server manages: never sent on a create or an update. Jamf stores client-sent
+ * hash fields unchecked and shows them back (jamf-wire-2026.md 1.2: a client hash
+ * "silently short-circuits the verification poll"), so the client never sends any; it
+ * compares only what Jamf computed from the stored file. A PUT with `size` blanks it
+ * (jamf-cli #258), and POST ignores it.
+ */
+export const PACKAGE_READ_ONLY = [
+  'id',
+  'size',
+  'cloudTransferStatus',
+  'indexed',
+  'href',
+  'hashType',
+  'hashValue',
+  'md5',
+  'sha256',
+  'sha3512',
+] as const;
 
 /** `GET /JSSResource/packages` (JSON). */
 export const ClassicPackageListSchema = z
@@ -221,8 +246,6 @@ export interface ClassicNewPackage {
   info?: string;
   notes?: string;
   priority?: number;
-  hash_type?: string;
-  hash_value?: string;
 }
 
 export interface Capabilities {

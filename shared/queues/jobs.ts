@@ -34,6 +34,8 @@ export interface MultipartState {
   partSize: number;
   partCount: number;
   vaultKey: string;
+  /** The send round this multipart upload belongs to (Prepared.resends when it began). */
+  round?: number;
 }
 
 /** What a producer enqueues: the file, its identity at enqueue, and what to do with it. */
@@ -63,6 +65,13 @@ export interface Prepared extends UploadRequest {
   packageId?: string;
   /** True when this job created that record (so a failure for good removes it again). */
   packageCreated?: boolean;
+  /**
+   * On a replace: the hash the record held before this upload. Until the record shows
+   * another one, it still describes the old file (jamf-wire-2026.md 2).
+   */
+  priorHash?: string;
+  /** Times the bytes were sent again because Jamf reported they never landed. */
+  resends?: number;
 }
 
 /**

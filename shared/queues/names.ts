@@ -33,20 +33,25 @@ export function hashJobId(uploadJobId: string): string {
   return `${uploadJobId}-hash`;
 }
 
-export function partJobId(uploadJobId: string, partNumber: number): string {
-  return `${uploadJobId}-p${partNumber}`;
+/**
+ * The id of part `partNumber` of an upload. `round` counts the times the bytes were sent
+ * again (Jamf reported they never landed): each round is a new multipart upload with
+ * part jobs of its own; round 0 keeps the plain form.
+ */
+export function partJobId(uploadJobId: string, partNumber: number, round = 0): string {
+  return round > 0 ? `${uploadJobId}-r${round}-p${partNumber}` : `${uploadJobId}-p${partNumber}`;
 }
 
 /**
- * The part number of a part job, from its id or from a BullMQ child key
+ * The part number (and round) of a part job, from its id or from a BullMQ child key
  * (`{jcds}:upload-part:<id>`); undefined for anything that is not a part job.
  */
 export function parsePartJobId(
   idOrKey: string,
-): { uploadJobId: string; partNumber: number } | undefined {
+): { uploadJobId: string; partNumber: number; round: number } | undefined {
   const id = idOrKey.split(':').pop() ?? idOrKey;
-  const m = /^(.+)-p(\d+)$/.exec(id);
-  return m ? { uploadJobId: m[1]!, partNumber: Number(m[2]) } : undefined;
+  const m = /^(.+?)(?:-r(\d+))?-p(\d+)$/.exec(id);
+  return m ? { uploadJobId: m[1]!, partNumber: Number(m[3]), round: Number(m[2] ?? 0) } : undefined;
 }
 
 /** The vault entry holding an upload's temporary S3 credentials. */

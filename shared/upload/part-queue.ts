@@ -160,7 +160,11 @@ export class UploadPartJobs {
         offset: r.offset,
         length: r.length,
       };
-      adds.push({ name: 'part', data, opts: { ...opts, jobId: partJobId(u.jobId, r.partNumber) } });
+      adds.push({
+        name: 'part',
+        data,
+        opts: { ...opts, jobId: partJobId(u.jobId, r.partNumber, mp.round ?? 0) },
+      });
     }
     for (let i = 0; i < adds.length; i += 500) await this.queue.addBulk(adds.slice(i, i + 500));
     return adds.length;
@@ -168,10 +172,14 @@ export class UploadPartJobs {
 }
 
 /** The part children done so far (their ETags, checkpointed in the parent's `processed`). */
-export async function partsDone(parent: Job): Promise<Map<number, PartResult>> {
+export async function partsDone(parent: Job, round = 0): Promise<Map<number, PartResult>> {
   const values = await parent.getChildrenValues<PartResult>();
   const parts = new Map<number, PartResult>();
-  for (const v of Object.values(values)) if (v && 'partNumber' in v) parts.set(v.partNumber, v);
+  for (const [key, v] of Object.entries(values)) {
+    // Only this round's parts: an earlier round's ETags belong to another multipart upload.
+    if (!v || !('partNumber' in v) || (parsePartJobId(key)?.round ?? 0) !== round) continue;
+    parts.set(v.partNumber, v);
+  }
   return parts;
 }
 

@@ -6,6 +6,7 @@
  *   jcds_bytes_uploaded_total / _downloaded_total counters, written by workers (worker/metrics.ts)
  *   jcds_upload_duration_seconds{transport,outcome} histogram, same
  *   jcds_credential_renewals_total                counter, same
+ *   jcds_upload_resends_total                     counter, same (bytes Jamf said never landed)
  *   jcds_job_retries_total{queue}                 counter, same
  *   jcds_job_failures_total{queue,code}           counter, same
  *   jcds_redis_up                                 gauge, 1 when Redis answered PING at this scrape
@@ -88,6 +89,7 @@ const EMPTY: FleetMetricsSnapshot = Object.freeze({
   bytesUploaded: 0,
   bytesDownloaded: 0,
   credentialRenewals: 0,
+  uploadResends: 0,
   retries: {},
   failures: [],
   uploadDuration: [],
@@ -169,6 +171,11 @@ export function createExporter(redis: Redis, queues: Queue[]): Exporter {
     'jcds_credential_renewals_total',
     'JCDS temporary S3 credential renewals',
     s => s.credentialRenewals,
+  );
+  simple(
+    'jcds_upload_resends_total',
+    'Uploads whose bytes were sent again because Jamf reported they never landed (size 0)',
+    s => s.uploadResends,
   );
   new Counter({
     name: 'jcds_job_retries_total',

@@ -184,13 +184,8 @@ export async function runBatch(
         // finalize (a new file: no second look-up)
         const id = String(
           (
-            await jamf.createPackage({
-              packageName: fileName,
-              fileName,
-              hashType: 'SHA3_512',
-              hashValue: hashes.sha3_512,
-              md5: hashes.md5,
-            })
+            // No hash fields: Jamf computes its own, which is what the poll compares.
+            await jamf.createPackage({ packageName: fileName, fileName })
           ).id,
         );
         ids.push(id);

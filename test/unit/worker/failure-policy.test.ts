@@ -72,6 +72,9 @@ class RecordingMetrics implements FleetMetrics {
   credentialRenewal(): void {
     this.events.push('credentialRenewal');
   }
+  uploadResent(): void {
+    this.events.push('uploadResent');
+  }
 }
 
 interface LogLine {

@@ -81,7 +81,7 @@ function fakeJamf(over: Partial<PackagesApi> = {}): PackagesApi {
     createPackage: unexpected('createPackage'),
     updatePackage: unexpected('updatePackage'),
     deletePackage: unexpected('deletePackage'),
-    classicCreatePackage: unexpected('classicCreatePackage'),
+    listJcdsFiles: unexpected('listJcdsFiles'),
     uploadPackageFile: unexpected('uploadPackageFile'),
     createJcdsFile: unexpected('createJcdsFile'),
     refreshJcdsInventory: unexpected('refreshJcdsInventory'),
@@ -129,6 +129,7 @@ function recordingMetrics() {
     bytesUploaded: vi.fn(),
     bytesDownloaded: vi.fn(),
     uploadDuration,
+    uploadResent: vi.fn(),
     retry: vi.fn(),
     failure: vi.fn(),
     credentialRenewal: vi.fn(),
@@ -564,70 +565,101 @@ function atFinalize(
 }
 
 describe('finalize', () => {
-  function finalizeDeps(getPackage: PackagesApi['getPackage'], verifyTimeoutMs = 60_000) {
+  const HASH_FIELDS = ['hashType', 'hashValue', 'md5', 'sha256', 'sha3512', 'size'];
+  /** What Jamf computed once it processed the local file. */
+  const verified = (id: string, size: number, over: Partial<JamfPackage> = {}) =>
+    jamfPackage({
+      id,
+      hashType: 'SHA3_512',
+      hashValue: localHashes.sha3_512,
+      size,
+      cloudTransferStatus: 'READY',
+      ...over,
+    });
+  const listed = (size: number) => [
+    {
+      fileName: 'Firefox.pkg',
+      length: size,
+      md5: localHashes.md5,
+      region: 'x',
+      sha3: localHashes.sha3_512,
+    },
+  ];
+
+  function finalizeDeps(
+    getPackage: PackagesApi['getPackage'],
+    opts: { verifyTimeoutMs?: number; listing?: PackagesApi['listJcdsFiles'] } = {},
+  ) {
     const clock = new FakeClock();
-    const createPackage = vi.fn(async () => ({ id: '7', href: undefined }));
+    const createPackage = vi.fn(async (_fields: Record<string, unknown>) => ({
+      id: '7',
+      href: undefined,
+    }));
+    const updatePackage = vi.fn(
+      async (_id: string, pkg: Record<string, unknown>) => pkg as JamfPackage,
+    );
     const refreshJcdsInventory = vi.fn(async () => undefined);
+    const refreshCdpInventory = vi.fn(async () => undefined);
     const { metrics, uploadDuration } = recordingMetrics();
     const deps = fakeDeps({
       clock,
       metrics,
-      config: { splitThreshold: 64 * 1024 * 1024, partSize: 16 * 1024 * 1024, verifyTimeoutMs },
-      jamf: fakeJamf({ createPackage, refreshJcdsInventory, getPackage }),
+      config: {
+        splitThreshold: 64 * 1024 * 1024,
+        partSize: 16 * 1024 * 1024,
+        verifyTimeoutMs: opts.verifyTimeoutMs ?? 60_000,
+      },
+      jamf: fakeJamf({
+        createPackage: createPackage as unknown as PackagesApi['createPackage'],
+        updatePackage: updatePackage as unknown as PackagesApi['updatePackage'],
+        refreshJcdsInventory,
+        refreshCdpInventory,
+        getPackage,
+        listJcdsFiles: opts.listing ?? vi.fn(async () => []),
+      }),
     });
-    return { deps, clock, createPackage, refreshJcdsInventory, uploadDuration };
+    return {
+      deps,
+      clock,
+      metrics,
+      createPackage,
+      updatePackage,
+      refreshJcdsInventory,
+      uploadDuration,
+    };
   }
 
-  it('fails VERIFY_FAILED when Jamf reports another SHA3-512 for a file of the same size', async () => {
-    const file = packageFile();
-    const getPackage = vi.fn(async (id: string) =>
-      jamfPackage({ id, hashType: 'SHA3_512', hashValue: otherSha3, size: file.size }),
-    );
-    const { deps, createPackage, uploadDuration } = finalizeDeps(getPackage);
-    const d = atFinalize(file);
-    const { job, log } = fakeJob(d);
-    const { args, save } = stepArgs(deps, job);
-    const err = await rejection(finalize(args, d));
-    expect(err).toBeInstanceOf(AppError);
-    expect(err).toMatchObject({ code: 'VERIFY_FAILED', retryable: false });
-    expect((err as AppError).message).toContain(otherSha3.slice(0, 16));
-    expect((err as AppError).message).toContain(localHashes.sha3_512.slice(0, 16));
-    expect(createPackage).toHaveBeenCalledWith(
-      expect.objectContaining({
-        fileName: 'Firefox.pkg',
-        hashType: 'SHA3_512',
-        hashValue: localHashes.sha3_512,
-      }),
-    );
-    // The created record is checkpointed before verification, so a retry does not create another.
-    expect(save).toHaveBeenCalledWith({ ...d, packageId: '7' });
-    expect(getPackage).toHaveBeenCalledWith('7');
-    expect(uploadDuration).not.toHaveBeenCalled();
-    expect(log).not.toHaveBeenCalledWith(expect.stringMatching(/^verified/));
-  });
-
-  it('keeps polling while Jamf still shows the hash of a file of another size', async () => {
+  it('creates the record without any hash or size field and converges on what Jamf computed', async () => {
     const file = packageFile();
     const getPackage = vi
       .fn<PackagesApi['getPackage']>()
+      // A record that never had a file, then processing, then the verified file.
       .mockResolvedValueOnce(
-        jamfPackage({ id: '7', hashType: 'SHA3_512', hashValue: otherSha3, size: file.size + 1 }),
+        jamfPackage({ id: '7', hashType: 'SHA_512', cloudTransferStatus: 'NONE' }),
       )
-      .mockResolvedValueOnce(jamfPackage({ id: '7' }))
-      .mockResolvedValue(
-        jamfPackage({
-          id: '7',
-          hashType: 'SHA3_512',
-          hashValue: localHashes.sha3_512,
-          size: file.size,
-        }),
-      );
-    const { deps, clock, uploadDuration } = finalizeDeps(getPackage);
+      .mockResolvedValueOnce(
+        jamfPackage({ id: '7', hashType: 'SHA_512', cloudTransferStatus: 'IN_PROGRESS' }),
+      )
+      .mockResolvedValue(verified('7', file.size));
+    const { deps, clock, createPackage, refreshJcdsInventory, uploadDuration } = finalizeDeps(
+      getPackage,
+      { listing: vi.fn(async () => listed(file.size)) },
+    );
     const d = atFinalize(file, { startedAt: clock.t - 90_000 });
     const { job, log } = fakeJob(d);
-    const out = await finalize(stepArgs(deps, job).args, d);
+    const { args, save } = stepArgs(deps, job);
+    const out = await finalize(args, d);
+    expect(createPackage).toHaveBeenCalledTimes(1);
+    const fields = createPackage.mock.calls[0]![0];
+    expect(fields).toMatchObject({ packageName: 'Firefox.pkg', fileName: 'Firefox.pkg' });
+    for (const k of HASH_FIELDS) expect(fields).not.toHaveProperty(k);
+    // The created record is checkpointed before convergence, so a retry creates no other.
+    expect(save).toHaveBeenCalledWith({ ...d, packageId: '7', packageCreated: true });
+    // One refresh-inventory for the file per tick, before each read.
     expect(getPackage).toHaveBeenCalledTimes(3);
-    expect(clock.sleeps).toEqual([250, 500]);
+    expect(refreshJcdsInventory).toHaveBeenCalledTimes(3);
+    expect(refreshJcdsInventory).toHaveBeenCalledWith('Firefox.pkg');
+    expect(clock.sleeps).toEqual([250, 375]);
     expect(out).toEqual({
       done: {
         packageId: '7',
@@ -637,41 +669,134 @@ describe('finalize', () => {
         md5: localHashes.md5,
         transport: 's3',
         bytesSent: file.size,
-        durationMs: 90_750,
+        durationMs: 90_625,
         outcome: 'created',
       },
     });
-    expect(uploadDuration).toHaveBeenCalledWith(90.75, 's3', 'created');
+    expect(uploadDuration).toHaveBeenCalledWith(90.625, 's3', 'created');
     expect(log).toHaveBeenCalledWith(expect.stringMatching(/^verified: .* package 7 created$/));
   });
 
-  it('fails VERIFY_TIMEOUT after the configured time, on the fake clock', async () => {
+  it('a record that shows the local hash is not success until it is READY with the local size', async () => {
+    // What a record that echoes a client-sent hash looks like: the hash, no size, not READY.
     const file = packageFile();
-    const getPackage = vi.fn(async (id: string) => jamfPackage({ id, hashType: null, md5: null }));
-    const { deps, clock, refreshJcdsInventory } = finalizeDeps(getPackage, 30_000);
-    const d = atFinalize(file, { packageId: '7' });
+    const getPackage = vi.fn(async (id: string) =>
+      jamfPackage({
+        id,
+        hashType: 'SHA3_512',
+        hashValue: localHashes.sha3_512,
+        size: undefined,
+        cloudTransferStatus: 'IN_PROGRESS',
+      }),
+    );
+    const { deps, clock, uploadDuration } = finalizeDeps(getPackage, { verifyTimeoutMs: 30_000 });
+    const d = atFinalize(file, { chosenTransport: 'package-upload', packageId: '7' });
     const start = clock.now();
-    const realStart = Date.now();
     const err = await rejection(finalize(stepArgs(deps, fakeJob(d).job).args, d));
     expect(err).toMatchObject({ code: 'VERIFY_TIMEOUT', retryable: true });
-    expect((err as AppError).message).toMatch(/within 30 s/);
-    expect(clock.now() - start).toBeGreaterThanOrEqual(30_000);
-    expect(clock.now() - start).toBeLessThan(32_000);
-    expect(Date.now() - realStart).toBeLessThan(5_000);
-    // Backoff: 250, 500, then 1 s between polls.
-    expect(clock.sleeps.slice(0, 4)).toEqual([250, 500, 1_000, 1_000]);
-    expect(getPackage.mock.calls.length).toBe(clock.sleeps.length);
-    // The inventory is refreshed before verifying and nudged again while waiting.
-    expect(refreshJcdsInventory.mock.calls.length).toBeGreaterThanOrEqual(3);
-    expect(refreshJcdsInventory).toHaveBeenCalledWith('Firefox.pkg');
+    const message = (err as AppError).message;
+    expect(message).toMatch(/within 30 s/);
+    expect(message).toContain('cloudTransferStatus IN_PROGRESS');
+    expect(message).toContain('size blank');
+    expect(clock.now() - start).toBe(30_000);
+    expect(uploadDuration).not.toHaveBeenCalled();
+  });
+
+  it('size "0" after the hash changed: the bytes are sent again, counted and logged', async () => {
+    const file = packageFile();
+    const getPackage = vi.fn(async (id: string) =>
+      jamfPackage({ id, hashType: 'SHA3_512', hashValue: localHashes.sha3_512, size: 0 }),
+    );
+    const { deps, metrics } = finalizeDeps(getPackage);
+    const d = atFinalize(file, { chosenTransport: 'package-upload', packageId: '7', resends: 1 });
+    const { job, log } = fakeJob(d);
+    const out = await finalize(stepArgs(deps, job).args, d);
+    expect(out).toHaveProperty('next');
+    const next = (out as { next: UploadJobData }).next;
+    expect(next).toMatchObject({ step: 'stage', resends: 2, packageId: '7', hashes: localHashes });
+    expect(next).not.toHaveProperty('stored');
+    expect(next).not.toHaveProperty('multipart');
+    expect(metrics.uploadResent).toHaveBeenCalledTimes(1);
+    expect(log).toHaveBeenCalledWith(
+      expect.stringMatching(/never landed.*sending the bytes again \(2 of 5\)/),
+    );
+  });
+
+  it('gives up, for good, after the bytes were sent again 5 times', async () => {
+    const file = packageFile();
+    const getPackage = vi.fn(async (id: string) =>
+      jamfPackage({ id, hashType: 'SHA3_512', hashValue: localHashes.sha3_512, size: 0 }),
+    );
+    const { deps, metrics } = finalizeDeps(getPackage);
+    const d = atFinalize(file, { chosenTransport: 'package-upload', packageId: '7', resends: 5 });
+    const err = await rejection(finalize(stepArgs(deps, fakeJob(d).job).args, d));
+    expect(err).toMatchObject({ code: 'UPLOAD_INCOMPLETE', retryable: false });
+    expect(metrics.uploadResent).not.toHaveBeenCalled();
+  });
+
+  it('fails VERIFY_FAILED, naming both hashes, when Jamf computed another SHA3-512 for the local size', async () => {
+    const file = packageFile();
+    const getPackage = vi.fn(async (id: string) =>
+      verified(id, file.size, { hashValue: otherSha3 }),
+    );
+    const { deps, uploadDuration } = finalizeDeps(getPackage);
+    const d = atFinalize(file, { chosenTransport: 'package-upload', packageId: '7' });
+    const err = await rejection(finalize(stepArgs(deps, fakeJob(d).job).args, d));
+    expect(err).toMatchObject({ code: 'VERIFY_FAILED', retryable: false });
+    expect((err as AppError).message).toContain(otherSha3);
+    expect((err as AppError).message).toContain(localHashes.sha3_512);
+    expect(uploadDuration).not.toHaveBeenCalled();
+  });
+
+  it('a replace converges only on the new hash and the new size, then writes the metadata', async () => {
+    const file = packageFile();
+    const getPackage = vi
+      .fn<PackagesApi['getPackage']>()
+      // The old file, then the transient new hash with the old size, then the new file.
+      .mockResolvedValueOnce(verified('17', 99, { hashValue: otherSha3 }))
+      .mockResolvedValueOnce(verified('17', 99))
+      .mockResolvedValueOnce(verified('17', file.size))
+      // writeMetadata's GET: the record has another name; after the PUT, size comes back.
+      .mockResolvedValueOnce(verified('17', file.size, { packageName: 'Old name' }))
+      .mockResolvedValueOnce(verified('17', undefined as unknown as number))
+      .mockResolvedValue(verified('17', file.size));
+    const { deps, createPackage, updatePackage } = finalizeDeps(getPackage, {
+      listing: vi.fn(async () => listed(file.size)),
+    });
+    const d = atFinalize(file, {
+      existingPackageId: '17',
+      priorHash: otherSha3,
+      ifExists: 'replace',
+    });
+    const out = await finalize(stepArgs(deps, fakeJob(d).job).args, d);
+    expect(createPackage).not.toHaveBeenCalled();
+    expect(updatePackage).toHaveBeenCalledTimes(1);
+    expect(updatePackage.mock.calls[0]![0]).toBe('17');
+    expect(updatePackage.mock.calls[0]![1]).toMatchObject({ packageName: 'Firefox.pkg' });
+    expect(getPackage).toHaveBeenCalledTimes(6);
+    expect(out).toMatchObject({ done: { packageId: '17', outcome: 'replaced' } });
+  });
+
+  it('s3: an object JCDS does not list is sent again and no record is created', async () => {
+    const file = packageFile();
+    const { deps, createPackage, metrics } = finalizeDeps(unexpected('getPackage'), {
+      listing: vi.fn(async () => [
+        { fileName: 'Firefox.pkg', length: 3, md5: 'x', region: 'x', sha3: undefined },
+      ]),
+    });
+    const d = atFinalize(file);
+    const { job, log } = fakeJob(d);
+    const out = await finalize(stepArgs(deps, job).args, d);
+    expect(out).toMatchObject({ next: { step: 'stage', resends: 1 } });
+    expect(createPackage).not.toHaveBeenCalled();
+    expect(metrics.uploadResent).toHaveBeenCalledTimes(1);
+    expect(log).toHaveBeenCalledWith(expect.stringMatching(/JCDS lists it with 3 bytes/));
   });
 
   it('waits for the hash job of a multipart upload and checkpoints its hashes', async () => {
     const file = packageFile();
-    const getPackage = vi.fn(async (id: string) =>
-      jamfPackage({ id, hashType: 'SHA3_512', hashValue: localHashes.sha3_512 }),
-    );
-    const { deps } = finalizeDeps(getPackage);
+    const getPackage = vi.fn(async (id: string) => verified(id, file.size));
+    const { deps } = finalizeDeps(getPackage, { listing: vi.fn(async () => listed(file.size)) });
     const awaitHash = vi.fn(async () => localHashes);
     deps.parts = fakeParts({ awaitHash });
     const d = atFinalize(file, { hashes: undefined, multipart, packageId: '7' });

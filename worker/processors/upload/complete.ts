@@ -48,7 +48,7 @@ export async function complete(
   // First in line: hashing the whole file takes longer than sending it, so it must run
   // beside the parts, not queue behind them (the bench showed it starting last).
   if (!d.hashes) await partJobs.addHash(ref);
-  let parts = await partsDone(job);
+  let parts = await partsDone(job, mp.round ?? 0);
   if (parts.size < mp.partCount) {
     await partJobs.addMissingParts(
       { id: String(job.id), queue: job.queueQualifiedName },
@@ -58,7 +58,7 @@ export async function complete(
     );
     if (await job.moveToWaitingChildren(run.token ?? '')) throw new WaitingChildrenError();
     await failOnChildFailure(args, d);
-    parts = await partsDone(job);
+    parts = await partsDone(job, mp.round ?? 0);
   }
   if (parts.size !== mp.partCount) {
     throw new AppError(

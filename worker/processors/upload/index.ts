@@ -42,10 +42,11 @@ async function cleanup(deps: UploadDeps, job: UploadJob, reason: string, log: Lo
     // The hash job is not a child: remove it unless it already runs (then it just finishes).
     await deps.parts.removeHash(String(job.id));
   }
-  if (d.step !== 'prepare' && d.packageCreated && d.packageId && !stored) {
+  // A record this job created is deleted again: Jamf never verified the file it points at.
+  if (d.step !== 'prepare' && d.packageCreated && d.packageId) {
     const { packageId } = d;
     await deps.jamf.deletePackage(packageId).then(
-      () => job.log(`package ${packageId} (created by this job, without its file) deleted`),
+      () => job.log(`package ${packageId} (created by this job, never verified) deleted`),
       (err: unknown) =>
         log.warn({ err, packageId }, 'could not delete the package record after a failed upload'),
     );

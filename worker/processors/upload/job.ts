@@ -12,7 +12,7 @@ import type { UploadPartJobs, UploadRef } from '../../../shared/upload/part-queu
 import type { CredentialStore } from '../../../shared/vault.ts';
 import type { Run } from '../../failure-policy.ts';
 import type { FleetMetrics } from '../../metrics.ts';
-import type { TransportChooser } from '../../transport.ts';
+import type { WorkerPreflight } from '../../preflight.ts';
 
 export type UploadJob = Job<UploadJobData, UploadResult>;
 
@@ -25,9 +25,9 @@ export type PackagesApi = Pick<
   | 'createPackage'
   | 'updatePackage'
   | 'deletePackage'
-  | 'classicCreatePackage'
   | 'uploadPackageFile'
   | 'createJcdsFile'
+  | 'listJcdsFiles'
   | 'refreshJcdsInventory'
   | 'refreshCdpInventory'
 >;
@@ -50,7 +50,7 @@ export interface UploadDeps {
   engine: UploadEngine;
   vault: CredentialStore;
   parts: PartJobs;
-  transport: Pick<TransportChooser, 'choose'>;
+  transport: Pick<WorkerPreflight, 'choose'>;
   metrics: FleetMetrics;
   clock: Clock;
 }

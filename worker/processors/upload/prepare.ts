@@ -36,6 +36,7 @@ export async function prepare(
   let hashes = d.hashes;
   const existing = await jamf.findPackageByFileName(d.fileName);
   let existingPackageId: string | undefined;
+  let priorHash: string | undefined;
   if (existing) {
     if (d.ifExists === 'fail') {
       throw new AppError(
@@ -69,6 +70,8 @@ export async function prepare(
       );
     }
     existingPackageId = String(existing.id);
+    // What the record shows now describes the old file: convergence waits for another hash.
+    priorHash = existing.hashValue?.toLowerCase() || undefined;
   }
   // A new file is hashed while it is sent (small files in stage, large ones by the hash
   // job beside the parts), so the bytes are read once.
@@ -84,6 +87,7 @@ export async function prepare(
       startedAt: started,
       ...(hashes ? { hashes: { sha3_512: hashes.sha3_512, md5: hashes.md5 } } : {}),
       ...(existingPackageId ? { existingPackageId } : {}),
+      ...(priorHash ? { priorHash } : {}),
     },
   };
 }

@@ -1,13 +1,19 @@
 /**
- * The package record of an upload: its fields from the job's metadata and hashes, and
- * the create-or-update of an s3-transport upload (Pro API; the Classic API where the Pro
- * packages API is missing).
+ * The package record of an upload, written in Jamf's own provider's order
+ * (jamf-wire-2026.md section 2): created without any hash or size field (Jamf computes
+ * those from the stored file; a client-sent hash would be stored unchecked and read back),
+ * and its metadata written only after convergence, as GET, merge, PUT.
+ *
+ * The Classic API fallback (servers before 11.5 without the Pro packages API) is gone: JCDS
+ * is Jamf Cloud only, every Jamf Cloud instance runs a current release, and the Classic
+ * API cannot be converged on a server-computed SHA3-512.
  */
 import { errorCode } from '../../../shared/errors.ts';
+import type { JamfPackage } from '../../../shared/jamf/types.ts';
 import type { Prepared } from '../../../shared/queues/jobs.ts';
 import type { PackagesApi } from './job.ts';
 
-/** The package fields for create/update from the job's metadata and hashes. */
+/** The package fields from the job's metadata (never a hash or a size). */
 export async function packageFields(
   jamf: Pick<PackagesApi, 'findCategoryId'>,
   d: Prepared,
@@ -23,42 +29,49 @@ export async function packageFields(
     ...(m.notes !== undefined ? { notes: m.notes } : {}),
     ...(m.rebootRequired !== undefined ? { rebootRequired: m.rebootRequired } : {}),
     ...(m.osRequirements !== undefined ? { osRequirements: m.osRequirements } : {}),
-    ...(d.hashes ? { hashType: 'SHA3_512', hashValue: d.hashes.sha3_512, md5: d.hashes.md5 } : {}),
   };
 }
 
-/** Creates or updates the package record of an s3-transport upload; returns its id. */
-export async function upsertPackage(jamf: PackagesApi, d: Prepared): Promise<string> {
+/**
+ * Creates the record of a new package; returns its id, and whether it was adopted: created
+ * meanwhile by a stale run of this job (a worker that lost its lock and woke up), which
+ * Jamf refuses as a duplicate name. That record is ours.
+ */
+export async function createRecord(
+  jamf: PackagesApi,
+  d: Prepared,
+): Promise<{ id: string; adopted: boolean }> {
   const fields = await packageFields(jamf, d);
-  const update = async (id: string): Promise<string> => {
-    const full = await jamf.getPackage(id);
-    await jamf.updatePackage(id, { ...full, ...fields });
-    return id;
-  };
-  // prepare looked the file name up; a record created since then (by an earlier run of
-  // this job that died before its checkpoint) is adopted on the conflict below.
-  if (d.existingPackageId) return update(d.existingPackageId);
   try {
-    return String((await jamf.createPackage(fields)).id);
+    return { id: String((await jamf.createPackage(fields)).id), adopted: false };
   } catch (err) {
-    // Created meanwhile by a stale run of this job (a worker that lost its lock and woke
-    // up): Jamf refuses the duplicate name. That record is ours: adopt it.
     if (errorCode(err) === 'JAMF_CONFLICT') {
       const raced = await jamf.findPackageByFileName(d.fileName);
-      if (raced) return update(String(raced.id));
+      if (raced) return { id: String(raced.id), adopted: true };
     }
-    // Servers without the Pro packages API (before 11.5) answer 404: use the Classic API.
-    if (errorCode(err) !== 'JAMF_NOT_FOUND') throw err;
-    const { id } = await jamf.classicCreatePackage({
-      name: fields.packageName,
-      filename: d.fileName,
-      ...(d.package.category ? { category: d.package.category } : {}),
-      ...(d.package.info ? { info: d.package.info } : {}),
-      ...(d.package.notes ? { notes: d.package.notes } : {}),
-      ...(d.package.priority !== undefined ? { priority: d.package.priority } : {}),
-      // The Classic API's SHA_512 is SHA-2; MD5 is the hash both sides agree on.
-      ...(d.hashes ? { hash_type: 'MD5', hash_value: d.hashes.md5 } : {}),
-    });
-    return String(id);
+    throw err;
   }
+}
+
+/** The metadata fields whose value on the record differs from the job's. */
+function changedFields(record: JamfPackage, fields: Record<string, unknown>): string[] {
+  const current = record as Record<string, unknown>;
+  return Object.keys(fields).filter(k => String(current[k] ?? '') !== String(fields[k] ?? ''));
+}
+
+/**
+ * After convergence: GET, merge the job's metadata, PUT, only when a field differs.
+ * Returns true when it wrote (the PUT blanked `size`: the caller converges again).
+ */
+export async function writeMetadata(
+  jamf: PackagesApi,
+  packageId: string,
+  d: Prepared,
+): Promise<boolean> {
+  const fields = await packageFields(jamf, d);
+  const record = await jamf.getPackage(packageId);
+  if (changedFields(record, fields).length === 0) return false;
+  // updatePackage drops every server-managed field (hashes, size, status) from the body.
+  await jamf.updatePackage(packageId, { ...record, ...fields });
+  return true;
 }

@@ -80,6 +80,7 @@ export async function stageS3(
     partSize: plan.partSize,
     partCount: plan.partCount,
     vaultKey,
+    ...(d.resends ? { round: d.resends } : {}),
   };
   await job.log(`multipart upload started: ${plan.partCount} parts of ${plan.partSize} bytes`);
   log.info(
