@@ -75,7 +75,7 @@ const SECRET_PATTERNS: Array<[RegExp, string]> = [
   [/\b(basic|bearer)\s+[A-Za-z0-9._~+/=-]{8,}/gi, '$1 [REDACTED]'],
   // Query-string signatures and tokens in presigned URLs.
   [
-    /([?&](?:X-Amz-Signature|X-Amz-Security-Token|X-Amz-Credential|token|access_token|client_secret)=)[^&\s"']+/gi,
+    /([?&](?:X-Amz-Signature|X-Amz-Security-Token|X-Amz-Credential|Signature|Key-Pair-Id|Policy|token|access_token|client_secret)=)[^&\s"']+/gi,
     '$1[REDACTED]',
   ],
   // JSON fields that hold secrets.

@@ -227,3 +227,41 @@ export function missingVault(): CredentialStore {
   };
   return { put: async () => fail(), get: async () => fail(), delete: async () => fail() };
 }
+
+// --- The fleet secret's verifier ---------------------------------------------------------
+//
+// Lets a process tell whether its JCDS_FLEET_SECRET is the one the fleet uses without the
+// secret (or the vault key) ever leaving the process: workers store
+// `secretVerifier(secret)` under SECRET_VERIFIER_KEY, `jcds doctor` compares its own.
+//
+// Format (v1): lowercase hex of HMAC-SHA256(key, SECRET_VERIFIER_LABEL), where key is
+// scrypt(secret, "jcds-fleet-vault-v1:verifier", 32 bytes) with scrypt's default cost, the
+// vault's derivation with a salt of its own (the verifier never depends on the vault's
+// encryption key itself). 64 characters. A later format gets a new label and key name.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+/** The Redis key of the fleet secret's verifier. */
+export const SECRET_VERIFIER_KEY = `${QUEUE_PREFIX}:vault:verifier`;
+const SECRET_VERIFIER_SALT = `${SALT}:verifier`;
+const SECRET_VERIFIER_LABEL = 'jcds-fleet fleet-secret verifier v1';
+
+/** The verifier of a fleet secret (64 hex characters); reveals nothing usable about it. */
+export function secretVerifier(secret: string): string {
+  const key = scryptSync(secret, SECRET_VERIFIER_SALT, 32);
+  return createHmac('sha256', key).update(SECRET_VERIFIER_LABEL).digest('hex');
+}
+
+/**
+ * Compares `secret` with the verifier the fleet stored in Redis: `absent` when none is
+ * stored yet, else `match` or `mismatch` (constant-time).
+ */
+export async function checkSecretVerifier(
+  redis: Pick<Redis, 'get'>,
+  secret: string,
+): Promise<'match' | 'mismatch' | 'absent'> {
+  const stored = await redis.get(SECRET_VERIFIER_KEY);
+  if (stored === null) return 'absent';
+  const mine = Buffer.from(secretVerifier(secret), 'utf8');
+  const theirs = Buffer.from(stored.trim().toLowerCase(), 'utf8');
+  return mine.length === theirs.length && timingSafeEqual(mine, theirs) ? 'match' : 'mismatch';
+}

@@ -72,6 +72,11 @@ export interface Prepared extends UploadRequest {
   priorHash?: string;
   /** Times the bytes were sent again because Jamf reported they never landed. */
   resends?: number;
+  /**
+   * The hash Jamf showed with size "0" for the send that never landed: until the record
+   * shows something else, it still describes that send, not the one after it.
+   */
+  lostHash?: string;
 }
 
 /**

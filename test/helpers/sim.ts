@@ -38,7 +38,16 @@ export interface SpawnSimulatorOptions {
   tokenTtl?: number;
   oauthTtl?: number;
   credentialTtl?: number;
+  /** --presign-ttl: the former name of --download-url-ttl. */
   presignTtl?: number;
+  /** --download-url-ttl: lifetime of the JCDS download URLs (default 300 s). */
+  downloadUrlTtl?: number;
+  /** --processing-ms: delay from an upload to Jamf's processing of it (default 300). */
+  processingMs?: number;
+  /** --cdn-type (default JAMF_CLOUD). */
+  cdnType?: SimCdnType;
+  /** True passes --deprecation-header. */
+  deprecationHeader?: boolean;
   /** False passes --no-jcds. */
   jcds?: boolean;
   logLevel?: string;
@@ -53,6 +62,17 @@ export interface SpawnSimulatorOptions {
 
 export interface SimCounters extends Counters {
   requestsWithoutCookie: number;
+}
+
+export type SimCdnType = 'JAMF_CLOUD' | 'AWS' | 'NONE';
+
+/** The settings `PUT /__sim/settings` changes at run time. */
+export interface SimSettings {
+  cdnType: SimCdnType;
+  deprecationHeader: boolean;
+  processingMs: number;
+  downloadUrlTtlSeconds: number;
+  downloadUrlForm: 'cloudfront' | 's3-presigned';
 }
 
 export interface MultipartUploadEntry {
@@ -74,6 +94,26 @@ export interface SimControl {
   restartS3(downMs?: number): Promise<void>;
   /** The raw package table. */
   packages(): Promise<Array<Record<string, unknown>>>;
+  /** The run-time settings (PUT /__sim/settings: cdnType, deprecationHeader, …). */
+  settings(): Promise<SimSettings>;
+  /** Changes some run-time settings; answers all of them. */
+  setSettings(partial: Partial<SimSettings>): Promise<SimSettings>;
+  /**
+   * The role's privileges (test/sim/jamf/privileges.ts): `revoke`/`grant` some by their
+   * Jamf Pro 11.20+ names (a request that needs a revoked one answers 403), `restore` all.
+   */
+  privileges: {
+    get(): Promise<SimPrivileges>;
+    revoke(...names: string[]): Promise<SimPrivileges>;
+    grant(...names: string[]): Promise<SimPrivileges>;
+    restore(): Promise<SimPrivileges>;
+  };
+}
+
+export interface SimPrivileges {
+  all: string[];
+  granted: string[];
+  revoked: string[];
 }
 
 export interface SpawnedSimulator {
@@ -143,6 +183,10 @@ function cliArgs(o: SpawnSimulatorOptions, dataDir: string): string[] {
   add('--oauth-ttl', o.oauthTtl);
   add('--credential-ttl', o.credentialTtl);
   add('--presign-ttl', o.presignTtl);
+  add('--download-url-ttl', o.downloadUrlTtl);
+  add('--processing-ms', o.processingMs);
+  add('--cdn-type', o.cdnType);
+  if (o.deprecationHeader) args.push('--deprecation-header');
   add('--log-level', o.logLevel ?? 'warn');
   if (o.jcds === false) args.push('--no-jcds');
   return [...args, ...(o.args ?? [])];
@@ -191,6 +235,17 @@ function makeControl(info: SimInfo): SimControl {
       void (await controlCall(info, 'POST', `/s3/restart?downMs=${downMs}`)),
     packages: async () =>
       (await controlCall(info, 'GET', '/packages')) as Array<Record<string, unknown>>,
+    settings: async () => (await controlCall(info, 'GET', '/settings')) as SimSettings,
+    setSettings: async partial =>
+      (await controlCall(info, 'PUT', '/settings', partial)) as SimSettings,
+    privileges: {
+      get: async () => (await controlCall(info, 'GET', '/privileges')) as SimPrivileges,
+      revoke: async (...names) =>
+        (await controlCall(info, 'PUT', '/privileges', { revoke: names })) as SimPrivileges,
+      grant: async (...names) =>
+        (await controlCall(info, 'PUT', '/privileges', { grant: names })) as SimPrivileges,
+      restore: async () => (await controlCall(info, 'DELETE', '/privileges')) as SimPrivileges,
+    },
   };
 }
 

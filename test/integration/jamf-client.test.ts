@@ -279,9 +279,12 @@ describe('against the simulator', () => {
       size: content.length,
     });
 
-    // An update never sends `size`, which would blank Jamf's own.
+    // An update never sends `size` (nor a hash field), but any PUT blanks Jamf's size until
+    // the next refresh-inventory (jamf-wire-2026.md 1.4).
     const updated = await jamf.updatePackage(id, { ...pkg, info: 'updated' });
-    expect(updated).toMatchObject({ info: 'updated', size: content.length });
+    expect(updated).toMatchObject({ info: 'updated', size: undefined, hashValue: sha3 });
+    await jamf.refreshCdpInventory(fileName);
+    expect(await jamf.getPackage(id)).toMatchObject({ size: content.length });
 
     const listed = (await jamf.listJcdsFiles()).find(f => f.fileName === fileName);
     expect(listed).toEqual({ fileName, length: content.length, md5, region: info.region, sha3 });
@@ -296,7 +299,8 @@ describe('against the simulator', () => {
     const creds = await jamf.createJcdsFile();
     expect(creds).toMatchObject({
       bucketName: info.bucket,
-      path: info.jcdsPath,
+      // A temporary prefix of its own per set of credentials (jamf-wire-2026.md 4).
+      path: expect.stringMatching(new RegExp(`^${info.jcdsPath}[0-9a-f-]{36}/$`)),
       region: info.region,
     });
     expect(creds.expirationDate.getTime()).toBe(creds.expiration * 1000);

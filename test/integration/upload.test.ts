@@ -4,9 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Job } from 'bullmq';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { JamfClient } from '../../shared/jamf/client.ts';
-import { createS3Client } from '../../shared/s3/client.ts';
 import { MiB } from '../../shared/units.ts';
 import { Producer } from '../../producer/producer.ts';
 import type { UploadResult } from '../../shared/queues/jobs.ts';
@@ -34,26 +32,14 @@ afterAll(async () => {
   await fleet?.close();
 });
 
-/** The stored object's ETag, read with HeadObject using fresh JCDS credentials. */
+/**
+ * The stored object's ETag, from a HEAD of its download URL (JCDS serves the object behind a
+ * CloudFront signed URL whose HEAD gives its length and ETag; jamf-wire-2026.md 4). A HEAD
+ * with fresh credentials cannot find it: each set has a tmp/<uuid>/ prefix of its own.
+ */
 async function headEtag(fileName: string): Promise<string | undefined> {
-  const c = await jamf.createJcdsFile();
-  const s3 = createS3Client({
-    region: c.region,
-    endpoint: fleet.sim.info.s3Endpoint,
-    credentials: {
-      accessKeyId: c.accessKeyID,
-      secretAccessKey: c.secretAccessKey,
-      sessionToken: c.sessionToken,
-    },
-  });
-  try {
-    const head = await s3.send(
-      new HeadObjectCommand({ Bucket: c.bucketName, Key: `${c.path}${fileName}` }),
-    );
-    return head.ETag;
-  } finally {
-    s3.destroy();
-  }
+  const res = await fetch(await jamf.getJcdsDownloadUrl(fileName), { method: 'HEAD' });
+  return res.headers.get('etag') ?? undefined;
 }
 
 async function publish(

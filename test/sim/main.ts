@@ -1,13 +1,20 @@
 /**
  * The simulator's command line: `npm run sim -- --port P` (P=0: a free port). The first
  * stdout line is one JSON object (jamfUrl, s3Endpoint, clientId, clientSecret, username,
- * password, controlUrl, bucket, region, jcdsPath, dataDir, pid); nothing else goes to
- * stdout. Logs go to stderr. SIGTERM/SIGINT close both servers and exit 0.
+ * password, controlUrl, bucket, region, jcdsPath (the prefix `tmp/` of every JCDS
+ * credentials' path), dataDir, pid); nothing else goes to stdout. Logs go to stderr.
+ * SIGTERM/SIGINT close both servers and exit 0.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createLogger } from '../../shared/logger.ts';
+import {
+  CDN_TYPES,
+  DOWNLOAD_URL_FORMS,
+  type CdnType,
+  type DownloadUrlForm,
+} from './jamf/context.ts';
 import {
   DEFAULT_BUCKET,
   DEFAULT_CLIENT_ID,
@@ -31,16 +38,52 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function downloadUrlForm(value: string): DownloadUrlForm {
+  if (!(DOWNLOAD_URL_FORMS as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`expected one of ${DOWNLOAD_URL_FORMS.join(', ')}`);
+  }
+  return value as DownloadUrlForm;
+}
+
+function cdnType(value: string): CdnType {
+  if (!(CDN_TYPES as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`expected one of ${CDN_TYPES.join(', ')}`);
+  }
+  return value as CdnType;
+}
+
 const program = new Command()
   .name('jcds-sim')
   .description('Jamf Pro + JCDS simulator (a test double) on 127.0.0.1')
   .option('--port <port>', 'Jamf Pro port (0: a free port)', nonNegativeInt, 0)
   .option('--s3-port <port>', 'S3 port (0: a free port)', nonNegativeInt, 0)
   .option('--data-dir <dir>', 'where packages, objects and credentials are kept', '.data/sim')
-  .option('--token-ttl <seconds>', 'user token lifetime', positiveInt, 1800)
-  .option('--oauth-ttl <seconds>', 'OAuth expires_in (default: --token-ttl)', positiveInt)
+  .option('--token-ttl <seconds>', 'user token lifetime (default: 1800)', positiveInt)
+  .option(
+    '--oauth-ttl <seconds>',
+    'OAuth token lifetime and expires_in (default: --token-ttl if given, else 60 s answered as expires_in 59)',
+    positiveInt,
+  )
   .option('--credential-ttl <seconds>', 'JCDS temporary S3 credential lifetime', positiveInt, 3600)
-  .option('--presign-ttl <seconds>', 'presigned download URL lifetime', positiveInt, 600)
+  .option(
+    '--download-url-ttl <seconds>',
+    'lifetime of the download URLs GET /api/v1/jcds/files/{fileName} hands out (default: 300)',
+    positiveInt,
+  )
+  .option('--presign-ttl <seconds>', 'the former name of --download-url-ttl', positiveInt)
+  .option(
+    '--download-url-form <form>',
+    'download URL form: cloudfront (default) or s3-presigned (the pre-2026 simulator)',
+    downloadUrlForm,
+  )
+  .option(
+    '--processing-ms <ms>',
+    "delay from an upload (or a new JCDS object) to Jamf's processing of it",
+    nonNegativeInt,
+    300,
+  )
+  .option('--cdn-type <type>', 'cloud distribution point: JAMF_CLOUD, AWS or NONE', cdnType)
+  .option('--deprecation-header', 'send Deprecation: date="2025-08-28T00:00:00Z" on /api/v1/jcds/*')
   .option('--no-jcds', 'answer every /api/v1/jcds/* endpoint with 404')
   .option('--client-id <id>', 'OAuth client id', DEFAULT_CLIENT_ID)
   .option('--client-secret <secret>', 'OAuth client secret', DEFAULT_CLIENT_SECRET)
@@ -58,10 +101,15 @@ interface CliOptions {
   port: number;
   s3Port: number;
   dataDir: string;
-  tokenTtl: number;
+  tokenTtl?: number;
   oauthTtl?: number;
   credentialTtl: number;
-  presignTtl: number;
+  downloadUrlTtl?: number;
+  presignTtl?: number;
+  downloadUrlForm?: DownloadUrlForm;
+  processingMs: number;
+  cdnType?: CdnType;
+  deprecationHeader?: boolean;
   jcds: boolean;
   clientId: string;
   clientSecret: string;
@@ -84,10 +132,15 @@ const sim = await startSimulator({
   dataDir,
   port: opts.port,
   s3Port: opts.s3Port,
-  tokenTtlSeconds: opts.tokenTtl,
+  ...(opts.tokenTtl === undefined ? {} : { tokenTtlSeconds: opts.tokenTtl }),
   ...(opts.oauthTtl === undefined ? {} : { oauthTtlSeconds: opts.oauthTtl }),
   credentialTtlSeconds: opts.credentialTtl,
-  presignTtlSeconds: opts.presignTtl,
+  ...(opts.downloadUrlTtl === undefined ? {} : { downloadUrlTtlSeconds: opts.downloadUrlTtl }),
+  ...(opts.presignTtl === undefined ? {} : { presignTtlSeconds: opts.presignTtl }),
+  ...(opts.downloadUrlForm === undefined ? {} : { downloadUrlForm: opts.downloadUrlForm }),
+  processingMs: opts.processingMs,
+  ...(opts.cdnType === undefined ? {} : { cdnType: opts.cdnType }),
+  deprecationHeader: opts.deprecationHeader ?? false,
   jcds: opts.jcds,
   clientId: opts.clientId,
   clientSecret: opts.clientSecret,

@@ -90,10 +90,49 @@ export interface Faults {
   failPartNumbers?: number[];
   /** Throttle S3 request/response bodies to this many bytes per second per request. */
   s3BytesPerSecond?: number;
-  /** Presigned download URLs issued from now on expire after this many seconds. */
+  /**
+   * Download URLs (`GET /api/v1/jcds/files/{fileName}`, CloudFront form) issued from now on
+   * expire after this many seconds: the run-time override of `--download-url-ttl`.
+   */
   presignTtlSeconds?: number;
   /** The next N token requests answer 401 (a revoked / wrong client). */
   tokenFailCount?: number;
+  /**
+   * Jamf's processing of a stored file (computing md5, sha256, sha3512, hashValue, size and
+   * `cloudTransferStatus READY` after a package upload, or after a JCDS object appears for a
+   * package record) takes this many ms instead of the `--processing-ms` setting. Applies to
+   * processing scheduled from now on.
+   */
+  processingDelayMs?: number;
+  /**
+   * jamf-wire-2026.md 2, the transient state: after processing a REPLACE (the record already
+   * had a processed file), the record shows the new hash, hashType SHA3_512 and READY with
+   * the OLD file's size for this many ms, then the new size. 0 or absent: no transient.
+   */
+  staleSizeMs?: number;
+  /**
+   * jamf-wire-2026.md 2, "size 0: the bytes never landed": the next N processings record the
+   * hash of what was sent (md5, sha256, sha3512, hashValue, hashType SHA3_512) with `size`
+   * "0" and `cloudTransferStatus` IN_PROGRESS (never READY), and delete the stored object
+   * (s3 transport: it leaves the JCDS listing; package upload: nothing stays stored). A
+   * client that sends the bytes again once N is used up gets them processed normally.
+   */
+  bytesNeverLandCount?: number;
+  /**
+   * The next N JCDS objects stored through S3 (PutObject or CompleteMultipartUpload in the
+   * JCDS bucket) are deleted right after S3 answered 200: `GET /api/v1/jcds/files` no longer
+   * lists them and refresh-inventory computes nothing for them.
+   */
+  vanishObjectCount?: number;
+}
+
+/** One create or update of a package record, as the client sent it (field names only). */
+export interface PackageWrite {
+  method: 'POST' | 'PUT';
+  /** `pro`: /api/v1/packages (JSON keys); `classic`: /JSSResource/packages (XML elements). */
+  api: 'pro' | 'classic';
+  /** The top-level field names of the body, in the order sent; never their values. */
+  fields: string[];
 }
 
 /** Counters for tests to read (GET /__sim/counters on the Jamf port). */
@@ -110,4 +149,15 @@ export interface Counters {
   s3BytesServed: number;
   /** Body bytes the S3 side received (PutObject + UploadPart). */
   s3BytesReceived: number;
+  /**
+   * Every create and update of a package record received (Pro and Classic API, refused
+   * ones included), oldest first; the last 10,000 are kept.
+   */
+  packageWrites: PackageWrite[];
+  /** Processings that set Jamf's computed hashes and size on a package record. */
+  uploadsProcessed: number;
+  /** Processings the bytesNeverLandCount fault turned into size "0". */
+  bytesNeverLanded: number;
+  /** JCDS objects the vanishObjectCount fault deleted. */
+  objectsVanished: number;
 }

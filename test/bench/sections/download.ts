@@ -61,7 +61,13 @@ export async function runDownload(
   if (up.result.md5 !== file.md5) throw new Error('the uploaded file has another md5');
   const creds = await env.creds();
   const t = simTarget(creds, env.s3Endpoint);
-  const key = `${creds.path}${fileName}`;
+  // JCDS gives every set of credentials a tmp/<uuid>/ prefix of its own: the object is where
+  // the fleet's upload put it, which the simulator's record of the package knows.
+  const record = (await env.fleet.sim.control.packages()).find(
+    p => (p['fields'] as Record<string, unknown> | undefined)?.['fileName'] === fileName,
+  );
+  const key = (record?.['file'] as { key?: string } | undefined)?.key;
+  if (!key) throw new Error(`the simulator has no stored object for ${fileName}`);
   const dlWatcher = new JobWatcher(await env.fleet.events(QUEUES.download));
   const worker = env.fleet.workers.at(-1);
   const scenarios: Scenario[] = [

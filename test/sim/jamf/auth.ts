@@ -63,14 +63,13 @@ async function oauthToken({ ctx, req, res }: RequestCtx): Promise<void> {
     });
     return;
   }
-  const ttl = ctx.settings.oauthTtlSeconds;
-  const { token } = ctx.tokens.issue('oauth', id, ttl);
+  const { token } = ctx.tokens.issue('oauth', id, ctx.settings.oauthTtlSeconds);
   res.setHeader('Cache-Control', 'no-store');
   sendJson(res, 200, {
     access_token: token,
     scope: OAUTH_SCOPE,
     token_type: 'Bearer',
-    expires_in: ttl,
+    expires_in: ctx.settings.oauthExpiresInSeconds,
   });
 }
 

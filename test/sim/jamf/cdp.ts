@@ -1,6 +1,8 @@
 /**
- * The cloud distribution point (JAMF_CLOUD, direct upload capable), refresh-inventory, the
- * Jamf Pro version, and categories (seeded, list with RSQL, get, create).
+ * The cloud distribution point (its cdnType is the `--cdn-type` setting, JAMF_CLOUD by
+ * default, switchable at run time; always the principal one), its upload capability,
+ * refresh-inventory, the Jamf Pro version, and categories (seeded, list with RSQL, get,
+ * create).
  */
 import type { CategoryRecord } from './context.ts';
 import { JamfApiError } from './errors.ts';
@@ -20,10 +22,10 @@ function presentCategory(c: CategoryRecord): Record<string, unknown> {
   return { id: String(c.id), name: c.name, priority: c.priority };
 }
 
-function cloudDistributionPoint({ res }: RequestCtx): void {
+function cloudDistributionPoint({ ctx, res }: RequestCtx): void {
   sendJson(res, 200, {
     inventoryId: '1',
-    cdnType: 'JAMF_CLOUD',
+    cdnType: ctx.settings.cdnType,
     master: true,
     username: null,
     directory: null,
@@ -42,8 +44,17 @@ function cloudDistributionPoint({ res }: RequestCtx): void {
   });
 }
 
-function uploadCapability({ res }: RequestCtx): void {
-  sendJson(res, 200, { principalDistributionTechnology: true, directUploadCapable: true });
+/**
+ * Consistent with cdnType: a Jamf Cloud or AWS principal distribution point takes uploads
+ * through Jamf Pro; with NONE there is nothing to upload to (both false). The AWS answer is
+ * an assumption (not seen on the wire).
+ */
+function uploadCapability({ ctx, res }: RequestCtx): void {
+  const capable = ctx.settings.cdnType !== 'NONE';
+  sendJson(res, 200, {
+    principalDistributionTechnology: capable,
+    directUploadCapable: capable,
+  });
 }
 
 function version({ ctx, res }: RequestCtx): void {

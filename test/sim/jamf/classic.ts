@@ -8,7 +8,8 @@
 import type { JamfContext } from './context.ts';
 import { ClassicError } from './errors.ts';
 import { readBody, sendJson, sendXml, wantsJson } from './http.ts';
-import { fieldString, type FieldValue, type PackageRecord } from './package-model.ts';
+import { blankSize, fieldString, type FieldValue, type PackageRecord } from './package-model.ts';
+import { recordPackageWrite } from '../counters.ts';
 import { deleteFileIfUnused, hashFields, packageByName } from './package-view.ts';
 import type { RequestCtx, RouteDef } from './router.ts';
 import { parseFlatXml, toXml, type XmlValue } from './xml.ts';
@@ -63,11 +64,8 @@ function categoryName(ctx: JamfContext, categoryId: string | null): string {
   return ctx.categories.get(Number(categoryId))?.name ?? NO_CATEGORY;
 }
 
-async function classicView(
-  ctx: JamfContext,
-  rec: PackageRecord,
-): Promise<Record<string, XmlValue>> {
-  const h = await hashFields(ctx, rec);
+function classicView(ctx: JamfContext, rec: PackageRecord): Record<string, XmlValue> {
+  const h = hashFields(rec);
   const bool = (f: string): boolean => rec.fields[f] === true;
   return {
     id: rec.id,
@@ -101,7 +99,7 @@ async function listPackages({ ctx, req, res }: RequestCtx): Promise<void> {
 }
 
 async function getPackage({ ctx, req, res, params }: RequestCtx): Promise<void> {
-  const view = await classicView(ctx, target(ctx, params));
+  const view = classicView(ctx, target(ctx, params));
   if (wantsJson(req)) return sendJson(res, 200, { package: view });
   sendXml(res, 200, toXml('package', view));
 }
@@ -114,12 +112,14 @@ function coerce(element: string, type: 'string' | 'boolean' | 'int', text: strin
   return n;
 }
 
-/** The Pro fields an XML `<package>` body sets. */
+/** The Pro fields an XML `<package>` body sets; the write is counted (element names only). */
 async function fieldsFromXml(
   ctx: JamfContext,
   rc: RequestCtx,
+  method: 'POST' | 'PUT',
 ): Promise<Record<string, FieldValue>> {
   const parsed = parseFlatXml(await readBody(rc.req), 'package');
+  recordPackageWrite(ctx.counters, { method, api: 'classic', fields: Object.keys(parsed ?? {}) });
   if (!parsed) throw new ClassicError(400, 'Unable to parse the XML body: expected <package>');
   const fields: Record<string, FieldValue> = {};
   for (const [element, [field, type]] of Object.entries(CLASSIC_FIELDS)) {
@@ -151,7 +151,7 @@ function checkName(ctx: JamfContext, fields: Record<string, FieldValue>, exceptI
 
 async function createPackage(rc: RequestCtx): Promise<void> {
   const { ctx, res } = rc;
-  const fields = await fieldsFromXml(ctx, rc);
+  const fields = await fieldsFromXml(ctx, rc, 'POST');
   if (fields['packageName'] === undefined && rc.params['name'])
     fields['packageName'] = rc.params['name'];
   if (fields['packageName'] === undefined) throw new ClassicError(409, 'Name is required');
@@ -159,19 +159,23 @@ async function createPackage(rc: RequestCtx): Promise<void> {
   checkName(ctx, fields, 0);
   const rec = ctx.packages.insert({
     fields: { ...DEFAULTS, ...fields },
-    cloudTransferStatus: 'NONE',
-    sizeBlanked: false,
+    cloudTransferStatus: '',
+    size: null,
   });
   ctx.logger.info({ id: rec.id, fileName: fields['fileName'] }, 'package created (Classic API)');
+  await ctx.processing.recordWritten(rec.id);
   sendXml(res, 201, toXml('package', { id: rec.id }));
 }
 
 async function updatePackage(rc: RequestCtx): Promise<void> {
   const { ctx, res, params } = rc;
   const rec = target(ctx, params);
-  const fields = await fieldsFromXml(ctx, rc);
+  const fields = await fieldsFromXml(ctx, rc, 'PUT');
   checkName(ctx, fields, rec.id);
-  ctx.packages.update({ ...rec, fields: { ...rec.fields, ...fields } });
+  const latest = ctx.packages.get(rec.id) ?? rec;
+  // Assumed like the Pro API's PUT (wire 1.4): the update blanks a known size.
+  ctx.packages.update(blankSize({ ...latest, fields: { ...latest.fields, ...fields } }));
+  await ctx.processing.recordWritten(rec.id);
   sendXml(res, 201, toXml('package', { id: rec.id }));
 }
 

@@ -1,15 +1,23 @@
 /**
- * Everything the Jamf handlers share: settings, the object store, credentials, the live
- * faults and counters objects (shared with the S3 side), tokens, and the package and
- * category tables persisted under `<dataDir>/jamf/`.
+ * Everything the Jamf handlers share: settings (some switchable at run time through
+ * PUT /__sim/settings), the object store, credentials, the live faults and counters objects
+ * (shared with the S3 side), tokens, the package and category tables persisted under
+ * `<dataDir>/jamf/`, Jamf's processing of stored package files, and the download URL signer.
  */
 import { join } from 'node:path';
 import type { Logger } from '../../../shared/logger.ts';
+import type { CdnSigner } from '../cdn.ts';
 import type { FileCredentialRegistry } from '../credentials.ts';
 import type { Counters, Faults, ObjectHashes, ObjectStore } from '../types.ts';
 import { JsonlTable } from './jsonl-table.ts';
 import type { PackageRecord } from './package-model.ts';
+import { Processing } from './processing.ts';
 import { TokenService } from './tokens.ts';
+
+export type CdnType = 'JAMF_CLOUD' | 'AWS' | 'NONE';
+export const CDN_TYPES: readonly CdnType[] = ['JAMF_CLOUD', 'AWS', 'NONE'];
+export type DownloadUrlForm = 'cloudfront' | 's3-presigned';
+export const DOWNLOAD_URL_FORMS: readonly DownloadUrlForm[] = ['cloudfront', 's3-presigned'];
 
 export interface JamfSettings {
   clientId: string;
@@ -17,16 +25,33 @@ export interface JamfSettings {
   username: string;
   password: string;
   tokenTtlSeconds: number;
+  /** OAuth token lifetime. */
   oauthTtlSeconds: number;
+  /** The `expires_in` OAuth token answers carry (Jamf answers 59 for its 60 s tokens). */
+  oauthExpiresInSeconds: number;
   credentialTtlSeconds: number;
-  presignTtlSeconds: number;
+  /** Download URL lifetime (faults.presignTtlSeconds overrides it). Run-time switchable. */
+  downloadUrlTtlSeconds: number;
+  /**
+   * The form of the download URLs: `cloudfront` (jamf-wire-2026.md 4, the default) or
+   * `s3-presigned` (the pre-2026 simulator's S3 presigned GET). Run-time switchable.
+   */
+  downloadUrlForm: DownloadUrlForm;
   /** False: every /api/v1/jcds/* endpoint answers 404 (a server where they were removed). */
   jcds: boolean;
   bucket: string;
   region: string;
-  /** The JCDS `path`: S3 keys are path + fileName. Ends with "/". */
-  jcdsPath: string;
   version: string;
+  /** Delay from an upload (or a new JCDS object) to its processing, ms. Run-time switchable. */
+  processingMs: number;
+  /**
+   * The cloud distribution point's type. AWS: the JCDS endpoints answer 404 "JCDS Settings
+   * record not found"; NONE: the same, and nothing uploaded is ever processed. Run-time
+   * switchable.
+   */
+  cdnType: CdnType;
+  /** Adds `Deprecation: date="2025-08-28T00:00:00Z"` to the JCDS answers. Run-time switchable. */
+  deprecationHeader: boolean;
 }
 
 export interface CategoryRecord {
@@ -34,9 +59,6 @@ export interface CategoryRecord {
   name: string;
   priority: number;
 }
-
-export type FileState =
-  { state: 'missing' } | { state: 'pending' } | { state: 'ready'; hashes: ObjectHashes };
 
 export interface JamfContext {
   settings: JamfSettings;
@@ -56,6 +78,10 @@ export interface JamfContext {
   stats: { requestsWithoutCookie: number };
   /** Epoch ms of the last refresh-inventory without a file name (the 15 s limit). */
   inventory: { lastFullRefresh: number };
+  /** Jamf's processing of stored package files (processing.ts). */
+  processing: Processing;
+  /** Signs the CloudFront-style download URLs (../cdn.ts). */
+  cdn: CdnSigner;
 }
 
 const SEED_CATEGORIES: Array<Omit<CategoryRecord, 'id'>> = [
@@ -75,11 +101,12 @@ export interface JamfContextDeps {
   logger: Logger;
   s3Endpoint: () => string;
   restartS3: (downMs: number) => Promise<void>;
+  cdn: CdnSigner;
 }
 
 export function createJamfContext(deps: JamfContextDeps): JamfContext {
   const dir = join(deps.dataDir, 'jamf');
-  return {
+  const ctx: Omit<JamfContext, 'processing'> & { processing?: Processing } = {
     settings: deps.settings,
     store: deps.store,
     credentials: deps.credentials,
@@ -93,39 +120,33 @@ export function createJamfContext(deps: JamfContextDeps): JamfContext {
     restartS3: deps.restartS3,
     stats: { requestsWithoutCookie: 0 },
     inventory: { lastFullRefresh: 0 },
+    cdn: deps.cdn,
   };
-}
-
-/** The S3 key of a JCDS file. */
-export function objectKey(ctx: JamfContext, fileName: string): string {
-  return ctx.settings.jcdsPath + fileName;
+  ctx.processing = new Processing(ctx as JamfContext);
+  return ctx as JamfContext;
 }
 
 /**
- * The stored file behind a package: missing, still being hashed (Jamf has not computed its
- * hashes yet), or ready with the hashes of the bytes actually stored.
+ * The hashes of a stored object, waiting at most `waitMs` for them (a just-stored object may
+ * still be hashing): undefined when it is gone or not hashed within the wait.
  */
-export async function fileState(
+export async function hashesWithin(
   ctx: JamfContext,
-  fileName: string,
-  waitMs = 2000,
-): Promise<FileState> {
-  const key = objectKey(ctx, fileName);
-  const head = await ctx.store.head(ctx.settings.bucket, key);
-  if (!head) return { state: 'missing' };
+  key: string,
+  waitMs: number,
+): Promise<ObjectHashes | undefined> {
   const hashing = ctx.store.hashes(ctx.settings.bucket, key);
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>(resolve => {
-    timer = setTimeout(() => resolve('timeout'), waitMs);
+  const timeout = new Promise<undefined>(resolve => {
+    timer = setTimeout(() => resolve(undefined), waitMs);
   });
   try {
-    const result = await Promise.race([hashing, timeout]);
-    if (result === 'timeout') {
-      hashing.catch((err: unknown) => ctx.logger.warn({ err, fileName }, 'hashing failed'));
-      return { state: 'pending' };
-    }
-    return result ? { state: 'ready', hashes: result } : { state: 'missing' };
+    return await Promise.race([hashing, timeout]);
+  } catch (err) {
+    ctx.logger.warn({ err, key }, 'hashing failed');
+    return undefined;
   } finally {
     clearTimeout(timer);
+    hashing.catch(() => undefined);
   }
 }

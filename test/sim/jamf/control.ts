@@ -4,16 +4,25 @@
  *   GET  /__sim/counters                 Counters + requestsWithoutCookie
  *   POST /__sim/counters/reset
  *   POST /__sim/expire-credentials       every issued S3 credential expires now
- *   POST /__sim/corrupt?fileName=        flip bytes of a stored JCDS file (404 if missing)
+ *   POST /__sim/corrupt?fileName=        flip bytes of a stored JCDS file (the newest object of
+ *                                        that name; 404 if none)
  *   GET  /__sim/multipart-uploads        open multipart uploads in the bucket
  *   POST /__sim/s3/restart?downMs=       close S3 (dropping connections), reopen after downMs;
  *                                        answers once S3 listens again
  *   GET  /__sim/packages                 the raw package table
+ *   GET|PUT /__sim/settings              the run-time settings (cdnType, deprecationHeader,
+ *                                        processingMs, downloadUrlTtlSeconds,
+ *                                        downloadUrlForm): read, merge
+ *   GET|PUT|DELETE /__sim/privileges     the role's privileges (privileges.ts): read, revoke or
+ *                                        grant some, grant all again
  */
+import { resetCounters as resetAll } from '../counters.ts';
 import type { Faults } from '../types.ts';
-import { objectKey } from './context.ts';
+import { CDN_TYPES, DOWNLOAD_URL_FORMS, type JamfSettings } from './context.ts';
 import { JamfApiError, notFound } from './errors.ts';
-import { readBody, sendEmpty, sendJson } from './http.ts';
+import { newestObject } from './jcds-files.ts';
+import { readBody, readJsonObject, sendEmpty, sendJson } from './http.ts';
+import { privilegeRoutes } from './privileges.ts';
 import type { RequestCtx, RouteDef } from './router.ts';
 
 const NUMERIC_FAULTS = [
@@ -28,6 +37,10 @@ const NUMERIC_FAULTS = [
   's3BytesPerSecond',
   'presignTtlSeconds',
   'tokenFailCount',
+  'processingDelayMs',
+  'staleSizeMs',
+  'bytesNeverLandCount',
+  'vanishObjectCount',
 ] as const;
 
 function clearObject(o: Record<string, unknown>): void {
@@ -87,13 +100,7 @@ function getCounters({ ctx, res }: RequestCtx): void {
 
 function resetCounters({ ctx, res }: RequestCtx): void {
   // In place: the S3 server holds the same objects.
-  const c = ctx.counters;
-  clearObject(c.calls);
-  clearObject(c.uploadPartByNumber);
-  c.credentialRenewals = 0;
-  c.tokenRequests = 0;
-  c.s3BytesServed = 0;
-  c.s3BytesReceived = 0;
+  resetAll(ctx.counters);
   ctx.stats.requestsWithoutCookie = 0;
   sendEmpty(res, 204);
 }
@@ -105,11 +112,11 @@ function expireCredentials({ ctx, res }: RequestCtx): void {
 
 async function corrupt({ ctx, res, url }: RequestCtx): Promise<void> {
   const fileName = url.searchParams.get('fileName') ?? '';
-  const key = objectKey(ctx, fileName);
-  if (!fileName || !(await ctx.store.head(ctx.settings.bucket, key))) {
-    throw notFound(`No stored file ${fileName}`, 'fileName');
-  }
-  await ctx.store.corrupt(ctx.settings.bucket, key);
+  const stored = fileName
+    ? await newestObject({ store: ctx.store, bucket: ctx.settings.bucket }, fileName)
+    : undefined;
+  if (!stored) throw notFound(`No stored file ${fileName}`, 'fileName');
+  await ctx.store.corrupt(ctx.settings.bucket, stored.key);
   sendEmpty(res, 204);
 }
 
@@ -129,6 +136,70 @@ async function restartS3({ ctx, res, url }: RequestCtx): Promise<void> {
   }
   await ctx.restartS3(downMs);
   sendJson(res, 200, { restarted: true, downMs, s3Endpoint: ctx.s3Endpoint() });
+}
+
+/** The settings `PUT /__sim/settings` may change at run time. */
+type RuntimeSettings = Pick<
+  JamfSettings,
+  'cdnType' | 'deprecationHeader' | 'processingMs' | 'downloadUrlTtlSeconds' | 'downloadUrlForm'
+>;
+
+function runtimeSettings(s: JamfSettings): RuntimeSettings {
+  return {
+    cdnType: s.cdnType,
+    deprecationHeader: s.deprecationHeader,
+    processingMs: s.processingMs,
+    downloadUrlTtlSeconds: s.downloadUrlTtlSeconds,
+    downloadUrlForm: s.downloadUrlForm,
+  };
+}
+
+function getSettings({ ctx, res }: RequestCtx): void {
+  sendJson(res, 200, runtimeSettings(ctx.settings));
+}
+
+async function putSettings({ ctx, req, res }: RequestCtx): Promise<void> {
+  const body = await readJsonObject(req);
+  const next = runtimeSettings(ctx.settings);
+  const bad = (key: string, what: string): never => {
+    throw new JamfApiError(400, 'INVALID_FIELD', `${key} must be ${what}`, key);
+  };
+  for (const [key, value] of Object.entries(body)) {
+    switch (key) {
+      case 'cdnType':
+        if (!(CDN_TYPES as readonly unknown[]).includes(value)) bad(key, CDN_TYPES.join(', '));
+        next.cdnType = value as RuntimeSettings['cdnType'];
+        break;
+      case 'deprecationHeader':
+        if (typeof value !== 'boolean') bad(key, 'a boolean');
+        next.deprecationHeader = value as boolean;
+        break;
+      case 'processingMs':
+        if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+          bad(key, 'a non-negative number');
+        }
+        next.processingMs = value as number;
+        break;
+      case 'downloadUrlTtlSeconds':
+        if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+          bad(key, 'a positive number');
+        }
+        next.downloadUrlTtlSeconds = value as number;
+        break;
+      case 'downloadUrlForm':
+        if (!(DOWNLOAD_URL_FORMS as readonly unknown[]).includes(value)) {
+          bad(key, DOWNLOAD_URL_FORMS.join(', '));
+        }
+        next.downloadUrlForm = value as RuntimeSettings['downloadUrlForm'];
+        break;
+      default:
+        throw new JamfApiError(400, 'INVALID_FIELD', `Unknown setting ${key}`, key);
+    }
+  }
+  Object.assign(ctx.settings, next);
+  // Processing held back by cdnType NONE goes on when the setting changes back.
+  ctx.processing.resume();
+  sendJson(res, 200, runtimeSettings(ctx.settings));
 }
 
 function rawPackages({ ctx, res }: RequestCtx): void {
@@ -160,4 +231,7 @@ export const controlRoutes: RouteDef[] = [
   },
   { method: 'POST', template: '/__sim/s3/restart', api: 'control', handler: restartS3 },
   { method: 'GET', template: '/__sim/packages', api: 'control', handler: rawPackages },
+  { method: 'GET', template: '/__sim/settings', api: 'control', handler: getSettings },
+  { method: 'PUT', template: '/__sim/settings', api: 'control', handler: putSettings },
+  ...privilegeRoutes,
 ];

@@ -1,13 +1,13 @@
 /**
  * refresh-inventory, shared by POST /api/v1/jcds/refresh-inventory and
- * POST /api/v1/cloud-distribution-point/refresh-inventory. With `file-name` it refreshes
- * that file (hashes computed, a blanked size restored); without it the whole inventory, at
- * most once in 15 s (SPEC): sooner answers 429 with Retry-After.
+ * POST /api/v1/cloud-distribution-point/refresh-inventory (204). With `file-name` it
+ * refreshes that file: a blanked size comes back, and a JCDS object of that name not yet
+ * processed for its package records is processed now (processing.ts; the answer does not
+ * wait for the hashing). Without it, the same for every package, at most once in 15 s
+ * (SPEC): sooner answers 429 with Retry-After.
  */
-import { objectKey } from './context.ts';
 import { JamfApiError } from './errors.ts';
 import { readBody, sendEmpty } from './http.ts';
-import { fieldString } from './package-model.ts';
 import type { RequestCtx } from './router.ts';
 
 export const FULL_REFRESH_INTERVAL_MS = 15_000;
@@ -19,17 +19,7 @@ export async function refreshInventory({ ctx, req, res, url }: RequestCtx): Prom
     if (fileName.length > 255) {
       throw new JamfApiError(400, 'INVALID_FIELD', 'file-name is longer than 255', 'file-name');
     }
-    for (const p of ctx.packages.all()) {
-      if (p.sizeBlanked && fieldString(p, 'fileName') === fileName) {
-        ctx.packages.update({ ...p, sizeBlanked: false });
-      }
-    }
-    const key = objectKey(ctx, fileName);
-    if (await ctx.store.head(ctx.settings.bucket, key)) {
-      ctx.store.hashes(ctx.settings.bucket, key).catch((err: unknown) => {
-        ctx.logger.warn({ err, fileName }, 'hashing on refresh-inventory failed');
-      });
-    }
+    await ctx.processing.refresh(fileName);
     sendEmpty(res, 204);
     return;
   }
@@ -45,8 +35,6 @@ export async function refreshInventory({ ctx, req, res, url }: RequestCtx): Prom
     );
   }
   ctx.inventory.lastFullRefresh = now;
-  for (const p of ctx.packages.all()) {
-    if (p.sizeBlanked) ctx.packages.update({ ...p, sizeBlanked: false });
-  }
+  await ctx.processing.refreshAll();
   sendEmpty(res, 204);
 }

@@ -1,20 +1,37 @@
 /**
- * The JCDS v1 endpoints (jamf-api.md 2.2; deprecated in 11.24.0, 404 with --no-jcds):
- * temporary S3 credentials (create and renew), the file list, presigned download URLs and
- * delete. Presigned URLs are signed with the registry's internal credential and live
- * faults.presignTtlSeconds ?? --presign-ttl seconds.
+ * The JCDS v1 endpoints (jamf-api.md 2.2, jamf-wire-2026.md 4; deprecated since 2025-08-28
+ * and still served; 404 with --no-jcds): temporary S3 credentials (create and renew, each
+ * with a fresh `path` `tmp/<uuid>/`), the file list (the newest object of each file name:
+ * jcds-files.ts), CloudFront-style signed download URLs (../cdn.ts; they live
+ * faults.presignTtlSeconds ?? --download-url-ttl seconds; the legacy S3 presigned form with
+ * --download-url-form s3-presigned) and delete.
+ *
+ * Every handler here first applies the cloud distribution point's type: with cdnType AWS or
+ * NONE the endpoints answer 404 "JCDS Settings record not found" (wire 3, seen on 11.26.1);
+ * and with the deprecation header switched on every answer carries
+ * `Deprecation: date="2025-08-28T00:00:00Z"` (wire 5).
  */
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { randomUUID } from 'node:crypto';
-import type { IssuedCredential } from '../types.ts';
-import { fileState, objectKey, type JamfContext } from './context.ts';
+import type { IssuedCredential, StoredObjectInfo } from '../types.ts';
+import { hashesWithin, type JamfContext } from './context.ts';
 import { JamfApiError, notFound } from './errors.ts';
 import { readBody, sendEmpty, sendJson } from './http.ts';
 import { refreshInventory } from './inventory.ts';
-import type { RequestCtx, RouteDef } from './router.ts';
+import {
+  deleteFile,
+  newCredentialsPath,
+  newestByFileName,
+  newestObject,
+  type JcdsBucket,
+} from './jcds-files.ts';
+import type { Handler, RequestCtx, RouteDef } from './router.ts';
+
+/** The Deprecation header value of the JCDS v1 endpoints (jamf-wire-2026.md 4 and 5). */
+export const JCDS_DEPRECATION = 'date="2025-08-28T00:00:00Z"';
 
 function credentialsBody(ctx: JamfContext, c: IssuedCredential): Record<string, unknown> {
+  const path = newCredentialsPath();
   return {
     accessKeyID: c.accessKeyId,
     secretAccessKey: c.secretAccessKey,
@@ -22,9 +39,13 @@ function credentialsBody(ctx: JamfContext, c: IssuedCredential): Record<string, 
     region: ctx.settings.region,
     expiration: Math.floor(c.expiresAt / 1000),
     bucketName: ctx.settings.bucket,
-    path: ctx.settings.jcdsPath,
-    uuid: randomUUID(),
+    path,
+    uuid: path.slice('tmp/'.length, -1),
   };
+}
+
+function jcdsOf(ctx: JamfContext): JcdsBucket {
+  return { store: ctx.store, bucket: ctx.settings.bucket };
 }
 
 function fileNameParam(raw: string | undefined): string {
@@ -32,6 +53,18 @@ function fileNameParam(raw: string | undefined): string {
     throw new JamfApiError(400, 'INVALID_FIELD', 'Invalid file name', 'fileName');
   }
   return raw;
+}
+
+/** Wraps a JCDS handler: the Deprecation header, then 404 unless the CDP is Jamf Cloud. */
+function jcdsEndpoint(handler: Handler): Handler {
+  return rc => {
+    const { ctx, res } = rc;
+    if (ctx.settings.deprecationHeader) res.setHeader('Deprecation', JCDS_DEPRECATION);
+    if (ctx.settings.cdnType !== 'JAMF_CLOUD') {
+      throw new JamfApiError(404, 'NOT_FOUND', 'JCDS Settings record not found', null);
+    }
+    return handler(rc);
+  };
 }
 
 async function createFile({ ctx, req, res }: RequestCtx): Promise<void> {
@@ -51,15 +84,10 @@ async function renewCredentials({ ctx, req, res }: RequestCtx): Promise<void> {
 const LIST_HASH_WAIT_MS = 20_000;
 
 async function listFiles({ ctx, res }: RequestCtx): Promise<void> {
-  const prefix = ctx.settings.jcdsPath;
-  const objects = await ctx.store.list(ctx.settings.bucket, prefix);
   const files = [];
-  for (const o of objects) {
-    const fileName = o.key.slice(prefix.length);
-    if (!fileName || fileName.includes('/')) continue;
-    const file = await fileState(ctx, fileName, LIST_HASH_WAIT_MS);
-    if (file.state === 'missing') continue; // deleted meanwhile
-    const h = file.state === 'ready' ? file.hashes : undefined;
+  for (const [fileName, o] of await newestByFileName(jcdsOf(ctx))) {
+    const h = await hashesWithin(ctx, o.key, LIST_HASH_WAIT_MS);
+    if (!h && !(await ctx.store.head(ctx.settings.bucket, o.key))) continue; // deleted meanwhile
     files.push({
       fileName,
       length: h?.size ?? o.size,
@@ -73,7 +101,7 @@ async function listFiles({ ctx, res }: RequestCtx): Promise<void> {
 
 let presignClient: { key: string; client: S3Client } | undefined;
 
-function clientFor(ctx: JamfContext, c: IssuedCredential): S3Client {
+function presignClientFor(ctx: JamfContext, c: IssuedCredential): S3Client {
   const key = `${c.accessKeyId}@${ctx.s3Endpoint()}`;
   if (presignClient?.key !== key) {
     presignClient?.client.destroy();
@@ -96,59 +124,72 @@ function clientFor(ctx: JamfContext, c: IssuedCredential): S3Client {
   return presignClient.client;
 }
 
-export async function presignDownload(ctx: JamfContext, fileName: string): Promise<string> {
-  const ttl = ctx.faults.presignTtlSeconds ?? ctx.settings.presignTtlSeconds;
+/**
+ * A download URL for a JCDS file, living faults.presignTtlSeconds ?? --download-url-ttl
+ * seconds: CloudFront form by default (served on the S3 port, the newest object of that
+ * name at each request); with `--download-url-form s3-presigned` the pre-2026 simulator's
+ * S3 presigned GET of the object's key (signed with the registry's internal credential).
+ */
+export async function downloadUrlFor(
+  ctx: JamfContext,
+  fileName: string,
+  object: StoredObjectInfo,
+): Promise<string> {
+  const ttl = ctx.faults.presignTtlSeconds ?? ctx.settings.downloadUrlTtlSeconds;
+  if (ctx.settings.downloadUrlForm === 'cloudfront') {
+    return ctx.cdn.sign(ctx.s3Endpoint(), fileName, ttl);
+  }
   const c = ctx.credentials.presignCredential(ttl);
-  const command = new GetObjectCommand({
-    Bucket: ctx.settings.bucket,
-    Key: objectKey(ctx, fileName),
-  });
-  return getSignedUrl(clientFor(ctx, c), command, { expiresIn: ttl });
+  const command = new GetObjectCommand({ Bucket: object.bucket, Key: object.key });
+  return getSignedUrl(presignClientFor(ctx, c), command, { expiresIn: ttl });
 }
 
 async function downloadUrl({ ctx, res, params }: RequestCtx): Promise<void> {
   const fileName = fileNameParam(params['fileName']);
-  const head = await ctx.store.head(ctx.settings.bucket, objectKey(ctx, fileName));
-  if (!head) throw notFound(`File ${fileName} does not exist`, 'fileName');
-  sendJson(res, 200, { uri: await presignDownload(ctx, fileName) });
+  const object = await newestObject(jcdsOf(ctx), fileName);
+  if (!object) throw notFound(`File ${fileName} does not exist`, 'fileName');
+  sendJson(res, 200, { uri: await downloadUrlFor(ctx, fileName, object) });
 }
 
-async function deleteFile({ ctx, res, params }: RequestCtx): Promise<void> {
+async function removeFile({ ctx, res, params }: RequestCtx): Promise<void> {
   const fileName = fileNameParam(params['fileName']);
-  const deleted = await ctx.store.delete(ctx.settings.bucket, objectKey(ctx, fileName));
-  if (!deleted) throw notFound(`File ${fileName} does not exist`, 'fileName');
+  if (!(await deleteFile(jcdsOf(ctx), fileName))) {
+    throw notFound(`File ${fileName} does not exist`, 'fileName');
+  }
   sendEmpty(res, 204);
 }
 
+const FILES = '/api/v1/jcds/files';
+
 export const jcdsRoutes: RouteDef[] = [
-  { method: 'POST', template: '/api/v1/jcds/files', api: 'pro', jcds: true, handler: createFile },
-  { method: 'GET', template: '/api/v1/jcds/files', api: 'pro', jcds: true, handler: listFiles },
+  { method: 'POST', template: FILES, api: 'pro', jcds: true, handler: jcdsEndpoint(createFile) },
+  { method: 'GET', template: FILES, api: 'pro', jcds: true, handler: jcdsEndpoint(listFiles) },
   {
     method: 'GET',
-    template: '/api/v1/jcds/files/{fileName}',
+    template: `${FILES}/{fileName}`,
     api: 'pro',
     jcds: true,
-    handler: downloadUrl,
+    handler: jcdsEndpoint(downloadUrl),
   },
   {
     method: 'DELETE',
-    template: '/api/v1/jcds/files/{fileName}',
+    template: `${FILES}/{fileName}`,
     api: 'pro',
     jcds: true,
-    handler: deleteFile,
+    handler: jcdsEndpoint(removeFile),
   },
   {
     method: 'POST',
     template: '/api/v1/jcds/renew-credentials',
     api: 'pro',
     jcds: true,
-    handler: renewCredentials,
+    handler: jcdsEndpoint(renewCredentials),
   },
   {
     method: 'POST',
     template: '/api/v1/jcds/refresh-inventory',
     api: 'pro',
     jcds: true,
-    handler: refreshInventory,
+    handler: jcdsEndpoint(refreshInventory),
   },
 ];

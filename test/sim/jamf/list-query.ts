@@ -1,6 +1,6 @@
 /**
- * The Jamf Pro API's list parameters: `page` (0-based), `page-size` (default 100, at most
- * 2000), `sort` (`field:asc|desc`, comma-joined or repeated; `field` alone is ascending;
+ * The Jamf Pro API's list parameters: `page` (0-based), `page-size` (default 100; above 2000
+ * silently clamped to 2000, jamf-wire-2026.md 1.6; 0 is refused), `sort` (`field:asc|desc`, comma-joined or repeated; `field` alone is ascending;
  * default `id:asc`) and `filter` (RSQL). Answers `{totalCount, results}`.
  */
 import { JamfApiError } from './errors.ts';
@@ -52,14 +52,9 @@ export function listRows<T>(
   spec: ListSpec<T>,
 ): { totalCount: number; results: T[] } {
   const page = intParam(params, 'page', 0);
-  const pageSize = intParam(params, 'page-size', DEFAULT_PAGE_SIZE);
-  if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) {
-    throw new JamfApiError(
-      400,
-      'INVALID_FIELD',
-      `page-size must be between 1 and ${MAX_PAGE_SIZE}`,
-      'page-size',
-    );
+  const pageSize = Math.min(intParam(params, 'page-size', DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE);
+  if (pageSize < 1) {
+    throw new JamfApiError(400, 'INVALID_FIELD', 'page-size must be at least 1', 'page-size');
   }
   const filterText = params.get('filter');
   let selected = [...rows];

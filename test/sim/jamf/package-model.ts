@@ -65,15 +65,66 @@ export const ALLOWED_EXTENSIONS = ['pkg', 'mpkg', 'dmg', 'zip'];
 
 export type FieldValue = string | number | boolean | null;
 
+/** The stored object a package record was last processed from. */
+export interface ProcessedFile {
+  key: string;
+  etag: string;
+  /** ISO 8601, as the store reports it. */
+  lastModified: string;
+  size: number;
+  /** False when the bytesNeverLandCount fault made it "never land" (size "0"). */
+  landed: boolean;
+}
+
+/** Processing to come (persisted, so a restart of the simulator resumes it). */
+export interface PendingProcessing {
+  /** `upload`: after POST .../upload (Jamf's own transfer); `s3`: a JCDS object appeared. */
+  source: 'upload' | 's3';
+  /** Epoch ms. */
+  dueAt: number;
+  /** Identifies this scheduling: a processing that finds another token was superseded. */
+  token: string;
+}
+
+/**
+ * A package record. The hash fields (md5, sha256, hashType, hashValue, sha3512) live in
+ * `fields`: exactly as the client wrote them (jamf-wire-2026.md 1.2), until processing of a
+ * stored file overwrites them with the server's own. `size` and `cloudTransferStatus` are
+ * the server's alone.
+ */
 export interface PackageRecord {
   id: number;
   /** Client-writable fields, coerced; absent ones read as null (or false for booleans). */
   fields: Record<string, FieldValue>;
-  /** Set by the upload endpoint once a file is stored ("READY"). */
+  /**
+   * "" (never uploaded), IN_PROGRESS (a package upload is being processed, or its bytes never
+   * landed) or READY (processed).
+   */
   cloudTransferStatus: string;
-  /** A PUT carrying `size` blanked the server-managed size (jamf-cli PR #258). */
-  sizeBlanked: boolean;
+  /**
+   * The server-managed size, a byte count as a string: null before any file was processed,
+   * "" after a PUT blanked it (until refresh-inventory), "0" when the bytes never landed.
+   */
+  size: string | null;
+  /** The stored object last processed for this record; absent: never. */
+  file?: ProcessedFile | undefined;
+  pending?: PendingProcessing | undefined;
+  /** The staleSizeMs transient: `value` replaces the shown size at `at` (epoch ms). */
+  sizeLater?: { value: string; at: number } | undefined;
 }
+
+/**
+ * jamf-wire-2026.md 1.4: any metadata PUT blanks the server-managed size to "" until
+ * refresh-inventory (a staleSizeMs transient in progress ends with it). A record whose size
+ * was never known (null: no file processed yet) keeps null.
+ */
+export function blankSize(rec: PackageRecord): PackageRecord {
+  if (rec.size === null || rec.size === undefined) return rec;
+  return { ...rec, size: '', sizeLater: undefined };
+}
+
+/** The hash fields a client may write and processing overwrites. */
+export const HASH_FIELDS = ['md5', 'sha256', 'hashType', 'hashValue', 'sha3512'] as const;
 
 function coerce(name: string, type: FieldType, value: unknown): FieldValue {
   if (value === null || value === undefined) return null;

@@ -1,12 +1,13 @@
 /**
- * Package lookups and the Pro API's view of a package. Hashes and size are never the
- * client's claims once a file exists: they are computed from the stored object, as Jamf
- * computes them from the JCDS file (jamf-api.md 2.3 "Hash fields"). While the stored file is
- * still being hashed they read null; with no file stored yet, the client's fields show as
- * given and size is null.
+ * Package lookups and the Pro API's view of a package. The record shows what it holds
+ * (jamf-wire-2026.md 1): the hash fields exactly as the client wrote them until Jamf's
+ * processing of a stored file replaced them with its own (processing.ts); `size` and
+ * `cloudTransferStatus` are the server's. A record that never had a file reads hashType
+ * SHA_512 unless the client wrote one (wire 1.3).
  */
-import { fileState, objectKey, type JamfContext } from './context.ts';
+import type { JamfContext } from './context.ts';
 import { JamfApiError } from './errors.ts';
+import { deleteFile } from './jcds-files.ts';
 import { fieldString, withDefaults, type FieldValue, type PackageRecord } from './package-model.ts';
 
 export function packageById(ctx: JamfContext, raw: string | undefined): PackageRecord {
@@ -29,11 +30,11 @@ export function packageByName(
     .find(p => p.id !== exceptId && fieldString(p, 'packageName')?.toLowerCase() === wanted);
 }
 
-/** Removes the stored file unless another package still points at it. */
+/** Removes the stored file (every object of that name) unless another package uses it. */
 export async function deleteFileIfUnused(ctx: JamfContext, fileName: string | null): Promise<void> {
   if (!fileName) return;
   if (ctx.packages.all().some(p => fieldString(p, 'fileName') === fileName)) return;
-  await ctx.store.delete(ctx.settings.bucket, objectKey(ctx, fileName));
+  await deleteFile({ store: ctx.store, bucket: ctx.settings.bucket }, fileName);
 }
 
 export interface HashFields {
@@ -47,51 +48,21 @@ export interface HashFields {
 }
 
 /** Hash, size and transfer fields as Jamf reports them for this package now. */
-export async function hashFields(ctx: JamfContext, rec: PackageRecord): Promise<HashFields> {
-  const fileName = fieldString(rec, 'fileName');
-  const file = fileName ? await fileState(ctx, fileName) : ({ state: 'missing' } as const);
-  if (file.state === 'ready') {
-    const h = file.hashes;
-    return {
-      md5: h.md5,
-      sha256: h.sha256,
-      hashType: 'SHA3_512',
-      hashValue: h.sha3_512,
-      sha3512: h.sha3_512,
-      size: rec.sizeBlanked ? null : String(h.size),
-      cloudTransferStatus: 'READY',
-    };
-  }
-  if (file.state === 'pending') {
-    return {
-      md5: null,
-      sha256: null,
-      hashType: null,
-      hashValue: null,
-      sha3512: null,
-      size: null,
-      cloudTransferStatus: 'IN_PROGRESS',
-    };
-  }
+export function hashFields(rec: PackageRecord): HashFields {
   return {
     md5: fieldString(rec, 'md5'),
     sha256: fieldString(rec, 'sha256'),
-    hashType: fieldString(rec, 'hashType'),
+    hashType: fieldString(rec, 'hashType') ?? (rec.file ? null : 'SHA_512'),
     hashValue: fieldString(rec, 'hashValue'),
     sha3512: fieldString(rec, 'sha3512'),
-    size: null,
+    size: rec.size ?? null,
     cloudTransferStatus: rec.cloudTransferStatus,
   };
 }
 
 /** The Pro API JSON of a package (GET /api/v1/packages/{id}, list results, PUT answer). */
-export async function presentPackage(
-  ctx: JamfContext,
-  rec: PackageRecord,
-): Promise<Record<string, FieldValue>> {
-  const fields = withDefaults(rec.fields);
-  const hashes = await hashFields(ctx, rec);
-  return { id: String(rec.id), ...fields, ...hashes };
+export function presentPackage(rec: PackageRecord): Record<string, FieldValue> {
+  return { id: String(rec.id), ...withDefaults(rec.fields), ...hashFields(rec) };
 }
 
 export function packageHref(base: string, id: number): string {

@@ -1,14 +1,19 @@
 /**
- * The Jamf Pro API package endpoints (jamf-api.md 2.3): list with page/page-size/sort/filter,
- * create (required fields, UNSUPPORTED_FILE_TYPE, DUPLICATE_FIELD), get, update (ids in the
- * body ignored; a body carrying `size` blanks the server-managed size, as Jamf does), delete
- * and delete-multiple (the stored file goes with the last package that uses it).
+ * The Jamf Pro API package endpoints (jamf-api.md 2.3, jamf-wire-2026.md 1): list with
+ * page/page-size/sort/filter, create (required fields, UNSUPPORTED_FILE_TYPE,
+ * DUPLICATE_FIELD; a client's `size` ignored; hash fields stored exactly as sent), get,
+ * update (ids in the body ignored; fields merged into the record; hash fields stored as
+ * sent; ANY update blanks a known `size` to "" until refresh-inventory), delete and
+ * delete-multiple (the stored file goes with the last package that uses it). Every create
+ * and update is counted in counters.packageWrites (field names only).
  */
+import { recordPackageWrite } from '../counters.ts';
 import type { JamfContext } from './context.ts';
 import { JamfApiError } from './errors.ts';
 import { baseUrl, readJsonObject, sendEmpty, sendJson } from './http.ts';
 import { listRows, type ListSpec } from './list-query.ts';
 import {
+  blankSize,
   duplicatePackageName,
   fieldString,
   fieldsFromBody,
@@ -56,8 +61,20 @@ const PACKAGE_LIST: ListSpec<PackageRecord> = {
   },
 };
 
-/** Checks what create and update share: file type, category, name uniqueness. */
+/** The hashType values Jamf accepts on a write (jamf-wire-2026.md 1.3). */
+export const ACCEPTED_HASH_TYPES = ['MD5', 'SHA_256', 'SHA_512', 'SHA3_512'];
+
+/** Checks what create and update share: file type, hashType, category, name uniqueness. */
 function validate(ctx: JamfContext, fields: Record<string, FieldValue>, exceptId: number): void {
+  const hashType = fields['hashType'];
+  if (typeof hashType === 'string' && !ACCEPTED_HASH_TYPES.includes(hashType)) {
+    throw new JamfApiError(
+      400,
+      'INVALID_FIELD',
+      `hashType must be one of ${ACCEPTED_HASH_TYPES.join(', ')}`,
+      'hashType',
+    );
+  }
   const fileName = fields['fileName'];
   if (typeof fileName === 'string' && !hasAllowedExtension(fileName)) throw unsupportedFileType();
   const categoryId = fields['categoryId'];
@@ -76,29 +93,32 @@ function validate(ctx: JamfContext, fields: Record<string, FieldValue>, exceptId
   if (typeof name === 'string' && packageByName(ctx, name, exceptId)) throw duplicatePackageName();
 }
 
-async function listPackages({ ctx, res, url }: RequestCtx): Promise<void> {
+function listPackages({ ctx, res, url }: RequestCtx): void {
   const page = listRows(ctx.packages.all(), url.searchParams, PACKAGE_LIST);
-  const results = await Promise.all(page.results.map(rec => presentPackage(ctx, rec)));
-  sendJson(res, 200, { totalCount: page.totalCount, results });
+  sendJson(res, 200, { totalCount: page.totalCount, results: page.results.map(presentPackage) });
 }
 
-async function getPackage({ ctx, res, params }: RequestCtx): Promise<void> {
-  sendJson(res, 200, await presentPackage(ctx, packageById(ctx, params['id'])));
+function getPackage({ ctx, res, params }: RequestCtx): void {
+  sendJson(res, 200, presentPackage(packageById(ctx, params['id'])));
 }
 
 async function createPackage({ ctx, req, res }: RequestCtx): Promise<void> {
-  const fields = fieldsFromBody(await readJsonObject(req));
+  const body = await readJsonObject(req);
+  recordPackageWrite(ctx.counters, { method: 'POST', api: 'pro', fields: Object.keys(body) });
+  const fields = fieldsFromBody(body);
   const missing = missingRequired(fields);
   if (missing.length > 0) throw JamfApiError.many(400, missing);
   validate(ctx, fields, 0);
-  const rec = ctx.packages.insert({ fields, cloudTransferStatus: 'NONE', sizeBlanked: false });
+  const rec = ctx.packages.insert({ fields, cloudTransferStatus: '', size: null });
   ctx.logger.info({ id: rec.id, fileName: fields['fileName'] }, 'package created');
+  await ctx.processing.recordWritten(rec.id);
   sendJson(res, 201, { id: String(rec.id), href: packageHref(baseUrl(req), rec.id) });
 }
 
 async function updatePackage({ ctx, req, res, params }: RequestCtx): Promise<void> {
   const rec = packageById(ctx, params['id']);
   const body = await readJsonObject(req);
+  recordPackageWrite(ctx.counters, { method: 'PUT', api: 'pro', fields: Object.keys(body) });
   const fields = fieldsFromBody(body);
   for (const f of ['packageName', 'fileName', 'categoryId', 'priority']) {
     if (Object.hasOwn(fields, f) && fields[f] === null) {
@@ -106,15 +126,11 @@ async function updatePackage({ ctx, req, res, params }: RequestCtx): Promise<voi
     }
   }
   validate(ctx, fields, rec.id);
-  const updated: PackageRecord = {
-    ...rec,
-    fields: { ...rec.fields, ...fields },
-    // jamf-cli PR #258: a PUT with `size` in it blanks Jamf's own size until the file is
-    // uploaded again or the inventory is refreshed.
-    sizeBlanked: rec.sizeBlanked || Object.hasOwn(body, 'size'),
-  };
-  ctx.packages.update(updated);
-  sendJson(res, 200, await presentPackage(ctx, updated));
+  // The record may have changed while the body was read (processing): merge into the latest.
+  const latest = ctx.packages.get(rec.id) ?? rec;
+  ctx.packages.update(blankSize({ ...latest, fields: { ...latest.fields, ...fields } }));
+  await ctx.processing.recordWritten(rec.id);
+  sendJson(res, 200, presentPackage(ctx.packages.get(rec.id) ?? rec));
 }
 
 async function deletePackage({ ctx, res, params }: RequestCtx): Promise<void> {

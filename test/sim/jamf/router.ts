@@ -7,7 +7,8 @@
  *   4. faults: latency; then, except on token endpoints, a dropped connection, 429 with
  *      Retry-After, 503 (each consuming one from its count); token endpoints consume
  *      tokenFailCount instead;
- *   5. Bearer authentication for /api and /JSSResource (token endpoints excepted);
+ *   5. Bearer authentication for /api and /JSSResource (token endpoints excepted), then the
+ *      role's privileges (privileges.ts: 403 when the endpoint needs a revoked one);
  *   6. the handler. JamfApiError renders as Jamf's ApiError JSON, ClassicError as the
  *      Classic API's HTML page; anything else is a logged 500.
  */
@@ -22,6 +23,7 @@ import {
   sendApiError,
   sendClassicError,
 } from './errors.ts';
+import { requirePrivileges } from './privileges.ts';
 import type { TokenClaims } from './tokens.ts';
 
 export type RouteApi = 'pro' | 'classic' | 'token' | 'control';
@@ -191,6 +193,7 @@ export function createRouter(ctx: JamfContext, defs: RouteDef[]) {
           throw notFound(`No endpoint ${method} ${path}`);
         }
         if (route.jcds && !ctx.settings.jcds) throw notFound(`No endpoint ${method} ${path}`);
+        requirePrivileges(ctx, method, route.template); // 403 when the role lacks one
         await route.handler({ ctx, req, res, url, params, claims });
         return;
       }

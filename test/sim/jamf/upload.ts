@@ -1,13 +1,15 @@
 /**
  * POST /api/v1/packages/{id}/upload (Jamf Pro 11.5+): a multipart/form-data body whose
- * `file` part is streamed straight into the object store at path + the package's fileName,
- * never buffered whole. A client that disconnects mid-body makes the store write fail (and
- * discard the partial object) instead of leaving it waiting. 201 {id, href}.
+ * `file` part is streamed straight into the object store at UPLOAD_PREFIX + the package's
+ * fileName, never buffered whole. A client that disconnects mid-body makes the store write
+ * fail (and discard the partial object) instead of leaving it waiting. 201 {id, href} once
+ * the body is stored; Jamf's processing (hashes, size, READY) follows asynchronously after
+ * the processing delay (processing.ts), the record showing IN_PROGRESS meanwhile.
  */
 import busboy from 'busboy';
 import type { Readable } from 'node:stream';
-import { objectKey } from './context.ts';
 import { JamfApiError } from './errors.ts';
+import { UPLOAD_PREFIX } from './jcds-files.ts';
 import { baseUrl, sendJson } from './http.ts';
 import { fieldString } from './package-model.ts';
 import { packageById, packageHref } from './package-view.ts';
@@ -78,7 +80,7 @@ async function uploadPackage(rc: RequestCtx): Promise<void> {
   const fileName = fieldString(rec, 'fileName');
   if (!fileName)
     throw new JamfApiError(400, 'INVALID_FIELD', 'The package has no fileName', 'fileName');
-  const key = objectKey(ctx, fileName);
+  const key = UPLOAD_PREFIX + fileName;
   const { bytes, partName } = await streamFilePart(rc, key);
   if (partName && partName !== fileName) {
     ctx.logger.warn(
@@ -86,14 +88,8 @@ async function uploadPackage(rc: RequestCtx): Promise<void> {
       'upload part name differs from the package fileName',
     );
   }
-  // The package record may have changed while the body streamed in: re-read it.
-  const current = ctx.packages.get(rec.id);
-  if (current)
-    ctx.packages.update({ ...current, cloudTransferStatus: 'READY', sizeBlanked: false });
-  // Jamf computes the hashes after the upload: start now so a GET soon after finds them.
-  ctx.store.hashes(ctx.settings.bucket, key).catch((err: unknown) => {
-    ctx.logger.warn({ err, fileName }, 'hashing the uploaded package failed');
-  });
+  // Jamf computes hashes and size after answering, asynchronously.
+  ctx.processing.schedule(rec.id, 'upload');
   ctx.logger.info({ id: rec.id, fileName, bytes }, 'package file uploaded');
   sendJson(res, 201, { id: String(rec.id), href: packageHref(baseUrl(req), rec.id) });
 }

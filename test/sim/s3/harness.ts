@@ -13,6 +13,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { emptyCounters } from '../counters.ts';
 import { FileCredentialRegistry } from '../credentials.ts';
 import { DiskObjectStore } from '../store.ts';
 import type { Counters, Faults, IssuedCredential } from '../types.ts';
@@ -42,14 +43,7 @@ export class S3Harness {
   readonly store: DiskObjectStore;
   readonly registry: FileCredentialRegistry;
   readonly faults: Faults = {};
-  readonly counters: Counters = {
-    calls: {},
-    uploadPartByNumber: {},
-    credentialRenewals: 0,
-    tokenRequests: 0,
-    s3BytesServed: 0,
-    s3BytesReceived: 0,
-  };
+  readonly counters: Counters = emptyCounters();
   readonly credential: IssuedCredential;
   /** x-amz-content-sha256 of every request received, in order. */
   readonly payloadModes: string[] = [];

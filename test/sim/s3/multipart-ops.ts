@@ -154,6 +154,7 @@ export async function completeMultipartUpload(
         el('ETag', info.etag),
     ),
   );
+  ctx.onObjectStored?.(r.bucket, r.key);
 }
 
 export async function abortMultipartUpload(ctx: OpContext, r: S3Request): Promise<void> {

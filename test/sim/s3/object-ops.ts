@@ -22,6 +22,8 @@ export interface OpContext {
   faults: Faults;
   counters: Counters;
   region: string;
+  /** Called once an object was stored (PutObject, CompleteMultipartUpload) and S3 answered. */
+  onObjectStored?: ((bucket: string, key: string) => void) | undefined;
 }
 
 export const DEFAULT_CONTENT_TYPE = 'binary/octet-stream';
@@ -40,6 +42,7 @@ export async function putObject(ctx: OpContext, r: S3Request, auth: AuthResult):
     ETag: info.etag,
     ...(sum ? { [`x-amz-checksum-${sum.algorithm}`]: sum.value } : {}),
   });
+  ctx.onObjectStored?.(r.bucket, r.key);
 }
 
 function etagMatches(list: string, etag: string): boolean {

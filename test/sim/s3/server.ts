@@ -7,11 +7,17 @@
  * Start, stop and start again on the same port with the same store: the store holds all
  * state, the server none. Clients sending `Expect: 100-continue` get their error before
  * they send a body.
+ *
+ * With `cdn` set it also serves the JCDS download URLs (CloudFront form, ../cdn.ts) under
+ * /__cdn/<fileName>: GET and HEAD (Range, ETag, no redirect), through the same faults and
+ * counters as GetObject (counted as CdnGetObject / CdnHeadObject), 403 AccessDenied past
+ * `Expires` or with a wrong signature.
  */
 import { randomBytes } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../../shared/logger.ts';
+import { CDN_PREFIX, type CdnSigner } from '../cdn.ts';
 import { StoreError, type DiskObjectStore } from '../store.ts';
 import type { Counters, CredentialRegistry, Faults } from '../types.ts';
 import { S3Error, s3Errors } from './errors.ts';
@@ -31,6 +37,16 @@ export interface S3ServerOptions {
   logger?: Logger;
   /** Clock for credential and presign expiry (tests). */
   now?: () => number;
+  /** Called once an object was stored (PutObject, CompleteMultipartUpload) and S3 answered. */
+  onObjectStored?: (bucket: string, key: string) => void;
+  /** Serves signed download URLs under /__cdn/ (the Jamf side hands them out). */
+  cdn?: CdnOptions;
+}
+
+export interface CdnOptions {
+  signer: CdnSigner;
+  /** The stored object a file name's download serves now (the newest of that name). */
+  resolve(fileName: string): Promise<{ bucket: string; key: string } | undefined>;
 }
 
 interface Route {
@@ -40,6 +56,12 @@ interface Route {
 }
 
 function route(method: string, rawPath: string, q: Map<string, string>): Route | undefined {
+  if (rawPath.startsWith(CDN_PREFIX)) {
+    const fileName = percentDecode(rawPath.slice(CDN_PREFIX.length));
+    if (fileName === undefined || fileName === '' || fileName.includes('/')) return undefined;
+    const op = method === 'GET' ? 'CdnGetObject' : method === 'HEAD' ? 'CdnHeadObject' : 'Cdn';
+    return { op, bucket: '', key: fileName };
+  }
   const slash = rawPath.indexOf('/', 1);
   const bucket = percentDecode(slash < 0 ? rawPath.slice(1) : rawPath.slice(1, slash));
   const key = slash < 0 ? '' : percentDecode(rawPath.slice(slash + 1));
@@ -109,16 +131,33 @@ function toS3Error(err: unknown, r: S3Request): S3Error | undefined {
 
 /** Bytes after which the drop fault cuts a transfer: half the body, at most 1 MiB. */
 function dropPoint(req: IncomingMessage, op: string): number | undefined {
-  if (op === 'GetObject') return 1024 * 1024;
+  if (op === 'GetObject' || op === 'CdnGetObject') return 1024 * 1024;
   if (op !== 'PutObject' && op !== 'UploadPart') return undefined;
   const len = Number(req.headers['x-amz-decoded-content-length'] ?? req.headers['content-length']);
   return Number.isFinite(len) && len > 1 ? Math.min(1024 * 1024, Math.floor(len / 2)) : 1;
 }
 
 export function createS3Server(options: S3ServerOptions): http.Server {
-  const { store, credentials, faults, counters, region, logger } = options;
+  const { store, credentials, faults, counters, region, logger, cdn } = options;
   const now = options.now ?? Date.now;
-  const ctx: obj.OpContext = { store, faults, counters, region };
+  const ctx: obj.OpContext = {
+    store,
+    faults,
+    counters,
+    region,
+    onObjectStored: options.onObjectStored,
+  };
+
+  /** A signed download URL (CloudFront form): verify, resolve the file, serve it. */
+  async function serveCdn(r: S3Request): Promise<void> {
+    if (!cdn || r.op === 'Cdn') throw s3Errors.methodNotAllowed();
+    if (cdn.signer.verify(r.key, r.query) !== 'ok') {
+      throw new S3Error('AccessDenied', 403, 'Access denied');
+    }
+    const target = await cdn.resolve(r.key);
+    if (!target) throw s3Errors.noSuchKey(r.key);
+    await obj.getObject(ctx, { ...r, bucket: target.bucket, key: target.key });
+  }
 
   async function handle(
     req: IncomingMessage,
@@ -159,6 +198,10 @@ export function createS3Server(options: S3ServerOptions): http.Server {
       if (faults.s3SlowDownCount && faults.s3SlowDownCount > 0) {
         faults.s3SlowDownCount--;
         throw s3Errors.slowDown();
+      }
+      if (r.op.startsWith('Cdn')) {
+        await serveCdn(r);
+        return;
       }
       const auth = authenticate(
         { method, rawPath, query: params, rawHeaders: req.rawHeaders, headers: req.headers },

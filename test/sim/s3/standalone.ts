@@ -6,6 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { createLogger } from '../../../shared/logger.ts';
+import { emptyCounters } from '../counters.ts';
 import { FileCredentialRegistry } from '../credentials.ts';
 import { DiskObjectStore } from '../store.ts';
 import type { Counters, Faults } from '../types.ts';
@@ -30,14 +31,7 @@ const logger = createLogger({ name: 'sim-s3', level: process.env['LOG_LEVEL'] ??
 const store = new DiskObjectStore(dataDir, { logger });
 const credentials = new FileCredentialRegistry(dataDir);
 const faults: Faults = {};
-const counters: Counters = {
-  calls: {},
-  uploadPartByNumber: {},
-  credentialRenewals: 0,
-  tokenRequests: 0,
-  s3BytesServed: 0,
-  s3BytesReceived: 0,
-};
+const counters: Counters = emptyCounters();
 const server = createS3Server({
   store,
   credentials,

@@ -23,7 +23,14 @@ const CODES = Object.keys(ERROR_REGISTRY) as ErrorCode[];
 /** The exit-code rules before the registry (prefixes and two sets), to prove none changed. */
 function exitByOldRules(code: string): number {
   if (
-    ['USAGE', 'UNSUPPORTED_FILE_TYPE', 'UNSAFE_FILE_NAME', 'JOB_NOT_FOUND'].includes(code) ||
+    // JOB_NOT_FAILED: added with `jcds retry` (issue 15), an input error like JOB_NOT_FOUND.
+    [
+      'USAGE',
+      'UNSUPPORTED_FILE_TYPE',
+      'UNSAFE_FILE_NAME',
+      'JOB_NOT_FOUND',
+      'JOB_NOT_FAILED',
+    ].includes(code) ||
     code.startsWith('FILE_') ||
     code.startsWith('DESTINATION_')
   )
@@ -35,6 +42,8 @@ function exitByOldRules(code: string): number {
       'JCDS_UNAVAILABLE',
       'VAULT_SECRET_MISSING',
       'VAULT_DECRYPT_FAILED',
+      // Added with the registry (issue 12): a server that cannot store any upload.
+      'NO_CLOUD_DISTRIBUTION_POINT',
     ].includes(code) ||
     code.startsWith('JAMF_')
   )

@@ -55,3 +55,16 @@ describe('AppError', () => {
     expect(missing).toEqual([]);
   });
 });
+
+describe('CloudFront signed URLs (the JCDS download URL form)', () => {
+  it('removes Signature, Key-Pair-Id and Policy, keeping Expires', () => {
+    const out = redactText(
+      'GET https://d1.cloudfront.net/tmp/a/Firefox.pkg?Expires=1796178000&Signature=Zm9vYmFy~x_-&Key-Pair-Id=K2ABCDEF&Policy=eyJTdGF0 answered 403',
+    );
+    expect(out).not.toContain('Zm9vYmFy');
+    expect(out).not.toContain('K2ABCDEF');
+    expect(out).not.toContain('eyJTdGF0');
+    expect(out).toContain('Expires=1796178000');
+    expect(out).toContain('Signature=[REDACTED]');
+  });
+});

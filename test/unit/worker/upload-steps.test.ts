@@ -24,7 +24,7 @@ import type {
 import { S3Sessions } from '../../../shared/upload/s3-sessions.ts';
 import type { CredentialStore } from '../../../shared/vault.ts';
 import type { FleetMetrics } from '../../../worker/metrics.ts';
-import { complete } from '../../../worker/processors/upload/complete.ts';
+import { complete, markForResume } from '../../../worker/processors/upload/complete.ts';
 import { finalize } from '../../../worker/processors/upload/finalize.ts';
 import type {
   PackagesApi,
@@ -402,31 +402,64 @@ function abortingEngine() {
 }
 
 describe('complete', () => {
-  it('aborts the multipart upload and fails with the reason of a part that failed for good', async () => {
+  it('fails with the reason of a part that failed for good, keeping the multipart upload for a retry', async () => {
     const file = packageFile();
-    const { engine, abort, abortStrays, release, completeOrConfirm } = abortingEngine();
-    const vault = fakeVault();
-    const deps = fakeDeps({ engine, vault });
+    const { engine, abort, abortStrays, completeOrConfirm } = abortingEngine();
+    const deps = fakeDeps({ engine });
     const d = atComplete(file, { hashes: localHashes });
     const reason =
       '[S3_ERROR] S3 refused UploadPart 2 of Firefox.pkg: AccessDenied (HTTP 403): denied';
-    const removeUnprocessedChildren = vi.fn(async () => undefined);
-    const { job, log } = fakeJob(d, {
+    const { job } = fakeJob(d, {
       getIgnoredChildrenFailures: vi.fn().mockResolvedValue({ [childKey(2)]: reason }),
-      removeUnprocessedChildren,
     });
     const { args, save } = stepArgs(deps, job);
     const err = await rejection(complete(args, d));
     expect(err).toBeInstanceOf(UnrecoverableError);
     expect((err as Error).message).toBe(reason);
-    expect(removeUnprocessedChildren).toHaveBeenCalledTimes(1);
-    expect(abort).toHaveBeenCalledWith(openUpload);
-    expect(abortStrays).toHaveBeenCalledWith(multipart);
-    expect(release).toHaveBeenCalledWith(multipart);
-    expect(vault.delete).toHaveBeenCalledWith('upload-job-1');
-    expect(log).toHaveBeenCalledWith('multipart upload aborted: child job-1-p2 failed');
+    // The failure policy's clean-up (index.ts) keeps the upload and marks it for a retry.
+    expect(abort).not.toHaveBeenCalled();
+    expect(abortStrays).not.toHaveBeenCalled();
     expect(completeOrConfirm).not.toHaveBeenCalled();
     expect(save).not.toHaveBeenCalled();
+  });
+
+  it('after a retry, takes the recorded child failures back, sends only the missing parts and waits', async () => {
+    const file = packageFile();
+    const addMissingParts = vi.fn(async () => 1);
+    const addHash = vi.fn(async () => undefined);
+    const deps = fakeDeps({ parts: fakeParts({ addMissingParts, addHash }) });
+    const d = atComplete(file);
+    const marked = markForResume(d);
+    const done = new Map([1, 3].map(n => [n, partResult(n)] as const));
+    // Taken back by addMissingParts({resume}): nothing is recorded any more.
+    const getIgnoredChildrenFailures = vi.fn().mockResolvedValue({});
+    const moveToWaitingChildren = vi.fn().mockResolvedValue(true);
+    const { job, log } = fakeJob(marked, {
+      getChildrenValues: vi
+        .fn()
+        .mockResolvedValue(
+          Object.fromEntries([...done.values()].map(r => [childKey(r.partNumber), r])),
+        ),
+      getIgnoredChildrenFailures,
+      moveToWaitingChildren,
+    });
+    const { args, save } = stepArgs(deps, job);
+    const err = await rejection(complete(args, marked));
+    expect(err).toBeInstanceOf(WaitingChildrenError);
+    const parent = { id: 'job-1', queue: 'bull:{jcds}:upload' };
+    expect(addMissingParts).toHaveBeenNthCalledWith(1, parent, expect.anything(), multipart, done, {
+      resume: true,
+    });
+    // The mark is cleared once the failures are taken back: a later child failure counts.
+    expect(save).toHaveBeenCalledWith(d);
+    expect(save.mock.calls[0]![0]).not.toHaveProperty('resume');
+    expect(log).toHaveBeenCalledWith(
+      'retried: resuming the multipart upload with 2 of 3 parts done; 1 to send',
+    );
+    expect(save.mock.invocationCallOrder[0]!).toBeLessThan(
+      getIgnoredChildrenFailures.mock.invocationCallOrder[0]!,
+    );
+    expect(moveToWaitingChildren).toHaveBeenCalledWith('lock-token');
   });
 
   it('gives a reason without a code the PART_FAILED code', async () => {
@@ -720,6 +753,63 @@ describe('finalize', () => {
     expect(log).toHaveBeenCalledWith(
       expect.stringMatching(/never landed.*sending the bytes again \(2 of 5\)/),
     );
+  });
+
+  it('after a resend, the lost send’s state (its hash, size 0) is waited out, not counted again', async () => {
+    const file = packageFile();
+    const lost = jamfPackage({
+      id: '7',
+      hashType: 'SHA3_512',
+      hashValue: localHashes.sha3_512,
+      size: 0,
+    });
+    const getPackage = vi
+      .fn<PackagesApi['getPackage']>()
+      .mockResolvedValueOnce(lost)
+      .mockResolvedValueOnce(lost)
+      .mockResolvedValue(verified('7', file.size));
+    const { deps, metrics } = finalizeDeps(getPackage);
+    const d = atFinalize(file, {
+      chosenTransport: 'package-upload',
+      packageId: '7',
+      resends: 1,
+      lostHash: localHashes.sha3_512,
+    });
+    const out = await finalize(stepArgs(deps, fakeJob(d).job).args, d);
+    expect(out).toMatchObject({ done: { packageId: '7' } });
+    expect(metrics.uploadResent).not.toHaveBeenCalled();
+  });
+
+  it('size 0 again after the record showed another state is another lost send', async () => {
+    const file = packageFile();
+    const lost = jamfPackage({
+      id: '7',
+      hashType: 'SHA3_512',
+      hashValue: localHashes.sha3_512,
+      size: 0,
+    });
+    const getPackage = vi
+      .fn<PackagesApi['getPackage']>()
+      .mockResolvedValueOnce(
+        jamfPackage({
+          id: '7',
+          hashType: 'SHA3_512',
+          hashValue: localHashes.sha3_512,
+          cloudTransferStatus: 'IN_PROGRESS',
+        }),
+      )
+      .mockResolvedValue(lost);
+    const { deps } = finalizeDeps(getPackage);
+    const d = atFinalize(file, {
+      chosenTransport: 'package-upload',
+      packageId: '7',
+      resends: 1,
+      lostHash: localHashes.sha3_512,
+    });
+    const out = await finalize(stepArgs(deps, fakeJob(d).job).args, d);
+    expect(out).toMatchObject({
+      next: { step: 'stage', resends: 2, lostHash: localHashes.sha3_512 },
+    });
   });
 
   it('gives up, for good, after the bytes were sent again 5 times', async () => {

@@ -52,28 +52,32 @@ async function storedInJcds(deps: UploadDeps, d: Verified): Promise<string | und
 }
 
 /**
- * Polls until Jamf reports the local file. Returns 'never-landed' when the bytes must be
- * sent again; throws VERIFY_FAILED or VERIFY_TIMEOUT.
+ * Polls until Jamf reports the local file. Returns the lost send's hash when the bytes must
+ * be sent again (size "0" after the hash changed); throws VERIFY_FAILED or VERIFY_TIMEOUT.
  */
 export async function converge(
   deps: UploadDeps,
   d: Verified,
   packageId: string,
   signal?: AbortSignal,
-): Promise<'done' | 'never-landed'> {
+): Promise<'done' | { lostHash: string }> {
   const { clock, jamf } = deps;
   const expected = { sha3_512: d.hashes.sha3_512, size: d.size, priorHash: d.priorHash };
   const deadline = clock.now() + deps.config.verifyTimeoutMs;
   let delay = 250;
   let last: RecordState = {};
+  // After a resend the record first still shows the lost send (its hash, size "0").
+  let lost = d.lostHash;
   for (;;) {
     signal?.throwIfAborted();
     // Transient 500s are expected from refresh-inventory: the read below decides.
     await refresh(deps, d).catch(() => undefined);
     last = await jamf.getPackage(packageId);
-    const v = verdict(last, expected);
+    const stale = lost !== undefined && last.size === 0 && last.hashValue?.toLowerCase() === lost;
+    if (!stale) lost = undefined;
+    const v = stale ? ({ kind: 'waiting' } as const) : verdict(last, expected);
     if (v.kind === 'done') return 'done';
-    if (v.kind === 'never-landed') return 'never-landed';
+    if (v.kind === 'never-landed') return { lostHash: v.reported };
     if (v.kind === 'mismatch') {
       throw new AppError(
         'VERIFY_FAILED',
@@ -97,6 +101,7 @@ async function sendAgain(
   { deps, job, run }: StepArgs,
   d: Verified,
   why: string,
+  lostHash?: string,
 ): Promise<StepOutcome<UploadJobData, UploadResult>> {
   const resends = (d.resends ?? 0) + 1;
   if (resends > MAX_RESENDS) {
@@ -109,8 +114,8 @@ async function sendAgain(
   deps.metrics.uploadResent();
   await job.log(`${why}: sending the bytes again (${resends} of ${MAX_RESENDS})`);
   run.log.warn({ resends }, `${why}: sending the bytes again`);
-  const { stored: _s, bytesSent: _b, multipart: _m, step: _f, ...rest } = d;
-  return { next: { ...rest, step: 'stage', resends } };
+  const { stored: _s, bytesSent: _b, multipart: _m, step: _f, lostHash: _l, ...rest } = d;
+  return { next: { ...rest, step: 'stage', resends, ...(lostHash ? { lostHash } : {}) } };
 }
 
 export async function finalize(
@@ -141,12 +146,13 @@ export async function finalize(
     await save(d);
     if (created.adopted) await job.log(`package ${packageId} adopted (created by a stale run)`);
   }
-  if ((await converge(deps, d, packageId, signal)) === 'never-landed')
-    return sendAgain(args, d, 'Jamf reports size 0 for the new hash (the bytes never landed)');
+  const NEVER_LANDED = 'Jamf reports size 0 for the new hash (the bytes never landed)';
+  let converged = await converge(deps, d, packageId, signal);
+  if (converged !== 'done') return sendAgain(args, d, NEVER_LANDED, converged.lostHash);
   // Metadata last, and only what changed (a new record was created with it).
   if (d.existingPackageId && (await writeMetadata(deps.jamf, packageId, d))) {
-    if ((await converge(deps, d, packageId, signal)) === 'never-landed')
-      return sendAgain(args, d, 'Jamf reports size 0 after the metadata update');
+    converged = await converge(deps, d, packageId, signal);
+    if (converged !== 'done') return sendAgain(args, d, NEVER_LANDED, converged.lostHash);
   }
   const durationMs = deps.clock.now() - d.startedAt;
   const outcome = d.existingPackageId ? 'replaced' : 'created';

@@ -127,9 +127,11 @@ describe('package bodies', () => {
     const body = updatePackageBody(pkg);
     for (const k of ['id', 'size', 'cloudTransferStatus', 'indexed'])
       expect(body).not.toHaveProperty(k);
+    // Nor a hash field: Jamf would store it unchecked and show it back (issue 12).
+    for (const k of ['hashType', 'hashValue', 'md5', 'sha256', 'sha3512'])
+      expect(body).not.toHaveProperty(k);
     expect(body).toMatchObject({
       packageName: 'App',
-      hashValue: 'abc',
       swu: false,
       categoryId: '-1',
     });
