@@ -275,3 +275,46 @@ describe('no cloud distribution point', () => {
     expect(c.calls['POST /api/v1/packages'] ?? 0).toBe(0);
   });
 });
+
+describe('the preflight and the deprecated JCDS endpoints', () => {
+  it('a principal distribution point that is not JCDS (AWS) takes the package-upload transport', async () => {
+    const fleet = await startFleet({ simArgs: ['--cdn-type', 'AWS'] });
+    const producer = await Producer.connect({ redisUrl: fleet.redis.url });
+    try {
+      const w = await fleet.startWorker();
+      const f = await makeFile(fleet.dir, 'On AWS.pkg', 1 * MiB);
+      const { jobId } = await producer.upload({ path: f.path });
+      const job = await waitForJob(fleet.queue('upload'), jobId, 120_000);
+      expect(await job.getState(), job.failedReason).toBe('completed');
+      expect((job.returnvalue as UploadResult).transport).toBe('package-upload');
+      expect(w.logs()).toMatch(/"transport":"package-upload","cdnType":"AWS"/);
+      const c = await fleet.sim.control.counters();
+      expect(c.calls['POST /api/v1/jcds/files'] ?? 0).toBe(0);
+    } finally {
+      await producer.close();
+      await fleet.close();
+    }
+  });
+
+  it('a Deprecation header on the JCDS endpoints is logged once per worker', async () => {
+    const fleet = await startFleet({
+      simArgs: ['--deprecation-header'],
+      env: { JCDS_TRANSPORT: 's3' },
+    });
+    const producer = await Producer.connect({ redisUrl: fleet.redis.url });
+    try {
+      const w = await fleet.startWorker();
+      for (const name of ['Deprecated One.pkg', 'Deprecated Two.pkg']) {
+        const f = await makeFile(fleet.dir, name, 1 * MiB);
+        const { jobId } = await producer.upload({ path: f.path });
+        const job = await waitForJob(fleet.queue('upload'), jobId, 120_000);
+        expect(await job.getState(), job.failedReason).toBe('completed');
+      }
+      expect(w.logs().split('Jamf Pro marks this endpoint deprecated').length - 1).toBe(1);
+      expect(w.logs()).toContain('2025-08-28');
+    } finally {
+      await producer.close();
+      await fleet.close();
+    }
+  });
+});
