@@ -136,9 +136,9 @@ export interface FleetMetricsSnapshot {
   uploadDuration: DurationSeries[];
 }
 
-/** Parses the metrics hash (as HGETALL returns it). */
-export function parseFleetMetrics(hash: Record<string, string>): FleetMetricsSnapshot {
-  const snap: FleetMetricsSnapshot = {
+/** A snapshot with nothing counted. */
+export function emptyFleetMetrics(): FleetMetricsSnapshot {
+  return {
     bytesUploaded: 0,
     bytesDownloaded: 0,
     credentialRenewals: 0,
@@ -147,6 +147,11 @@ export function parseFleetMetrics(hash: Record<string, string>): FleetMetricsSna
     failures: [],
     uploadDuration: [],
   };
+}
+
+/** Parses the metrics hash (as HGETALL returns it). */
+export function parseFleetMetrics(hash: Record<string, string>): FleetMetricsSnapshot {
+  const snap = emptyFleetMetrics();
   const series = new Map<string, DurationSeries>();
   for (const [field, raw] of Object.entries(hash)) {
     const value = Number(raw);

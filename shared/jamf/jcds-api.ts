@@ -104,14 +104,24 @@ export async function deleteJcdsFile(
  * POST /api/v1/jcds/refresh-inventory[?file-name=]: Jamf re-reads JCDS (for one file, or
  * all of them, which Jamf allows once every 15 s).
  */
-export async function refreshJcdsInventory(
+export function refreshJcdsInventory(
   http: JamfHttp,
   fileName?: string,
   options: CallOptions = {},
 ): Promise<void> {
+  return refreshInventory(http, '/api/v1/jcds/refresh-inventory', fileName, options);
+}
+
+/** A refresh-inventory endpoint (JCDS or the cloud distribution point's), for one file or all. */
+export async function refreshInventory(
+  http: JamfHttp,
+  path: string,
+  fileName: string | undefined,
+  options: CallOptions = {},
+): Promise<void> {
   await http.request({
     method: 'POST',
-    path: '/api/v1/jcds/refresh-inventory',
+    path,
     query: { 'file-name': fileName },
     responseType: 'none',
     signal: options.signal,

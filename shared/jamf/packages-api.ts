@@ -20,7 +20,7 @@ import type { z } from 'zod';
 import { AppError } from '../errors.ts';
 import { JamfApiError } from './errors.ts';
 import { encodePathSegment, type JamfHttp } from './http.ts';
-import type { CallOptions } from './jcds-api.ts';
+import { refreshInventory, type CallOptions } from './jcds-api.ts';
 import { multipartFileBody } from './form-data.ts';
 import { rsql } from './rsql.ts';
 import {
@@ -286,18 +286,17 @@ export async function uploadPackageFile(
 }
 
 /** POST /api/v1/cloud-distribution-point/refresh-inventory[?file-name=]. */
-export async function refreshCdpInventory(
+export function refreshCdpInventory(
   http: JamfHttp,
   fileName?: string,
   options: CallOptions = {},
 ): Promise<void> {
-  await http.request({
-    method: 'POST',
-    path: '/api/v1/cloud-distribution-point/refresh-inventory',
-    query: { 'file-name': fileName },
-    responseType: 'none',
-    signal: options.signal,
-  });
+  return refreshInventory(
+    http,
+    '/api/v1/cloud-distribution-point/refresh-inventory',
+    fileName,
+    options,
+  );
 }
 
 /** The id of the category named exactly `name`, or undefined. */
