@@ -18,7 +18,12 @@ import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { COUNT_STATES } from './states.ts';
 import { withTimeout } from './timeout.ts';
-import { DURATION_BUCKETS, readFleetMetrics, type FleetMetricsSnapshot } from '../metrics.ts';
+import {
+  DURATION_BUCKETS,
+  emptyFleetMetrics,
+  readFleetMetrics,
+  type FleetMetricsSnapshot,
+} from '../metrics.ts';
 
 type DurationLabels = 'transport' | 'outcome';
 type HistogramData = Awaited<ReturnType<Histogram<DurationLabels>['get']>>;
@@ -85,15 +90,7 @@ class FleetHistogram extends Histogram<DurationLabels> {
   }
 }
 
-const EMPTY: FleetMetricsSnapshot = Object.freeze({
-  bytesUploaded: 0,
-  bytesDownloaded: 0,
-  credentialRenewals: 0,
-  uploadResends: 0,
-  retries: {},
-  failures: [],
-  uploadDuration: [],
-});
+const EMPTY: FleetMetricsSnapshot = Object.freeze(emptyFleetMetrics());
 
 export interface Exporter {
   registry: Registry;
