@@ -5,7 +5,7 @@
  * start a second upload of one package.
  */
 import { randomUUID } from 'node:crypto';
-import type { JobsOptions, Queue } from 'bullmq';
+import type { Job, JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AppError } from '../shared/errors.ts';
 import { checkUploadFile } from '../shared/files.ts';
@@ -16,7 +16,15 @@ import {
 } from '../shared/queues/connection.ts';
 import { openQueue } from '../shared/queues/factory.ts';
 import type { IfExists, PackageMetadata, UploadJobData } from '../shared/queues/jobs.ts';
-import { QUEUES, uploadDedupId } from '../shared/queues/names.ts';
+import {
+  downloadJobName,
+  jobDisplayName,
+  parsePartJobId,
+  QUEUES,
+  syncJobName,
+  uploadDedupId,
+  uploadJobName,
+} from '../shared/queues/names.ts';
 
 export { uploadDedupId };
 import type { Transport } from '../shared/config.ts';
@@ -48,6 +56,21 @@ export interface Enqueued {
   /** False when an upload of this fileName was already in flight (its id is returned). */
   created: boolean;
 }
+
+/** A failed job sent back to its queue by `Producer.retry`. */
+export interface Retried {
+  queue: 'upload' | 'download' | 'sync';
+  jobId: string;
+  /** The job's name (`upload Office.pkg`). */
+  name: string;
+  /** The file name (upload, download) or the folder (sync). */
+  label: string;
+  size: number | undefined;
+  /** Why it had failed (`[CODE] message`). */
+  previousReason: string;
+}
+
+const RETRYABLE_QUEUES = [QUEUES.upload, QUEUES.download, QUEUES.sync] as const;
 
 export interface ProducerOptions {
   redisUrl: string;
@@ -135,7 +158,7 @@ export class Producer {
           : `${out.length} of ${jobs.length} uploads were enqueued before it failed`;
       const added = await this.redis(enqueued, () =>
         this.queues.upload.addBulk(
-          slice.map(j => ({ name: 'upload', data: j.data, opts: j.opts })),
+          slice.map(j => ({ name: uploadJobName(j.data.fileName), data: j.data, opts: j.opts })),
         ),
       );
       // A deduplicated add returns the id of the upload already in flight; the request id
@@ -165,7 +188,7 @@ export class Producer {
   async download(req: DownloadRequest): Promise<string> {
     const { data, opts } = await buildDownloadJob(req);
     const job = await this.redis('nothing was enqueued', () =>
-      this.queues.download.add('download', data, opts),
+      this.queues.download.add(downloadJobName(data.fileName), data, opts),
     );
     return String(job.id);
   }
@@ -173,8 +196,94 @@ export class Producer {
   /** Checks the folder and enqueues one sync run (up or down); returns the job id. */
   async sync(req: SyncRequest): Promise<string> {
     const data = await buildSyncJob(req);
-    const job = await this.redis('nothing was enqueued', () => this.queues.sync.add('sync', data));
+    const job = await this.redis('nothing was enqueued', () =>
+      this.queues.sync.add(syncJobName(data.direction, data.dir), data),
+    );
     return String(job.id);
+  }
+
+  /**
+   * Retries a failed upload, download or sync job (`12`, or `upload:12` when ids collide
+   * across queues) with its attempts reset: BullMQ's Job.retry('failed'). A failed upload
+   * resumes where it stopped (its next run takes its failed part children back and sends
+   * only the parts S3 does not hold: worker/processors/upload/complete.ts); a download
+   * resumes from the ranges it fetched. JOB_NOT_FOUND when no such job exists (a part job
+   * is retried with its upload), JOB_NOT_FAILED when the job is not failed.
+   */
+  async retry(ref: string): Promise<Retried> {
+    const job = await this.redis('nothing was retried', () => this.findRetryable(ref));
+    const state = await this.redis('nothing was retried', () => job.getState());
+    const queue = job.queueName as Retried['queue'];
+    const data = (job.data ?? {}) as Record<string, unknown>;
+    const label = String(data['fileName'] ?? data['dir'] ?? job.name);
+    const what = `${queue}:${String(job.id)} (${label})`;
+    if (state !== 'failed') {
+      throw new AppError(
+        'JOB_NOT_FAILED',
+        `${what} is ${state}, not failed: there is nothing to retry.`,
+        { details: { queue, jobId: String(job.id), state } },
+      );
+    }
+    const previousReason = job.failedReason || 'failed (no reason recorded)';
+    try {
+      await this.redis('nothing was retried', () =>
+        job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }),
+      );
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      // Another client retried or removed it between the read and the retry.
+      throw new AppError(
+        'JOB_NOT_FAILED',
+        `${what} could not be retried: ${(err as Error).message}. See \`jcds status ${String(job.id)}\`.`,
+        { cause: err },
+      );
+    }
+    return {
+      queue,
+      jobId: String(job.id),
+      name: jobDisplayName(queue, job.name, job.data),
+      label,
+      size: typeof data['size'] === 'number' ? data['size'] : undefined,
+      previousReason,
+    };
+  }
+
+  /** The upload, download or sync job `ref` names (QUEUE:ID, or an id looked up in each). */
+  private async findRetryable(ref: string): Promise<Job> {
+    const m = /^([a-z-]+):(.+)$/.exec(ref.trim());
+    const id = m ? m[2]! : ref.trim();
+    // A part or hash job of an upload (`12-p3`, `12-hash`): retried with its upload.
+    const uploadOf =
+      parsePartJobId(id)?.uploadJobId ?? (id.endsWith('-hash') ? id.slice(0, -5) : undefined);
+    const partHint = uploadOf
+      ? ` ${id} is a part job of upload ${uploadOf}: retry the upload (\`jcds retry upload:${uploadOf}\`), which sends the parts not done.`
+      : '';
+    if (m && !(RETRYABLE_QUEUES as readonly string[]).includes(m[1]!)) {
+      throw new AppError(
+        'USAGE',
+        `${ref}: only upload, download and sync jobs can be retried.${partHint}`,
+      );
+    }
+    const names = m ? [m[1] as Retried['queue']] : [...RETRYABLE_QUEUES];
+    const found: Job[] = [];
+    for (const name of names) {
+      const job = await this.queues[name].getJob(id);
+      if (job) found.push(job);
+    }
+    if (found.length > 1) {
+      const failed: Job[] = [];
+      for (const j of found) if ((await j.getState()) === 'failed') failed.push(j);
+      if (failed.length === 1) return failed[0]!;
+      throw new AppError(
+        'USAGE',
+        `${id} names a job in ${found.map(j => j.queueName).join(' and ')}: say which, e.g. \`jcds retry ${found[0]!.queueName}:${id}\`.`,
+      );
+    }
+    if (found[0]) return found[0];
+    throw new AppError(
+      'JOB_NOT_FOUND',
+      `No job ${JSON.stringify(ref)} in ${names.join(', ')}.${partHint || ' `jcds status` lists recent jobs; failed jobs are kept for 14 days (sync runs 30).'}`,
+    );
   }
 
   /** Adds (or replaces, by name) a sync schedule: cron syntax, optional IANA time zone. */

@@ -30,7 +30,7 @@ export interface ScheduleInfo {
   dir: string;
   /** Epoch ms of the next run. */
   next?: number;
-  /** Runs so far. */
+  /** Runs started so far (0 until the first one). */
   runs?: number;
 }
 
@@ -111,7 +111,9 @@ export async function listSchedules(queue: Queue): Promise<ScheduleInfo[]> {
       direction: data.direction,
       dir: data.dir,
       ...(s.next ? { next: s.next } : {}),
-      ...(s.iterationCount !== undefined ? { runs: s.iterationCount } : {}),
+      // BullMQ counts the run it has scheduled next (1 as soon as the schedule exists):
+      // the runs started are one fewer.
+      ...(s.iterationCount !== undefined ? { runs: Math.max(0, s.iterationCount - 1) } : {}),
     });
   }
   return out.sort((a, b) => a.name.localeCompare(b.name));

@@ -1,25 +1,41 @@
 /**
- * `npm run demo [-- --exit] [--json] [--port N] [--data-dir DIR]`: the whole fleet on this
- * machine, against the bundled Jamf Pro + JCDS simulator.
+ * `npm run demo [-- --exit] [--json] [--port N] [--data-dir DIR] [--workers N]`: the whole
+ * fleet on this machine, against the bundled Jamf Pro + JCDS simulator.
  *
+ *   0. each run starts empty: the previous run's Redis and simulator data in DIR are
+ *      cleared, so the dashboard and `jcds status` show this run's jobs only (with your
+ *      own REDIS_URL nothing is cleared, and the summary names this run's job ids);
  *   1. Redis: REDIS_URL when set, otherwise a redis-server spawned here (AOF on,
  *      noeviction, data in DIR/demo-redis, a free port on 127.0.0.1);
  *   2. the simulator (`node test/sim/main.ts --port 0 --data-dir DIR/demo-sim`);
- *   3. one worker (`node worker/main.ts`) and the monitor (`node worker/monitor/main.ts`);
- *   4. sample packages generated in DIR/demo-packages (small ones, and one of 48 MiB that
+ *   3. N workers (`node worker/main.ts`, `--workers`, 1 by default) and the monitor
+ *      (`node worker/monitor/main.ts`); then the settings to paste into another shell so
+ *      that a worker started there (`node bin/jcds.js worker`) joins the fleet;
+ *   4. `jcds doctor` against this stack (its checklist shown; a failed check stops here);
+ *   5. sample packages generated in DIR/demo-packages (small ones, and one of 48 MiB that
  *      JCDS_SPLIT_THRESHOLD=16MiB / JCDS_PART_SIZE=8MiB split into six part jobs),
  *      published with the real command line: `jcds upload ... --wait --json`;
- *   5. a summary: each package's id, size, hash (Jamf's stored SHA3-512 read back and
+ *   6. a summary: each package's id, size, hash (Jamf's stored SHA3-512 read back and
  *      compared with the local file's) and time; then it stays up (dashboard, `jcds`
  *      commands) until Ctrl-C. `--exit` stops once the batch is done (CI); `--json`
  *      prints the summary as one JSON object on stdout (everything else goes to stderr).
  *
  * Exit codes: 0 every package published and verified, 1 one was not, 3 the stack could
- * not start (redis-server missing, a port in use...). Logs: DIR/demo-logs/*.log.
+ * not start (redis-server missing, a port in use...) or `jcds doctor` found a problem.
+ * Logs: DIR/demo-logs/*.log.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, openSync, writeSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -32,6 +48,7 @@ import type { UploadJobData } from '../shared/queues/jobs.ts';
 import { QUEUES } from '../shared/queues/names.ts';
 import { MiB, formatBytes } from '../shared/units.ts';
 import { workerNodeFlags } from '../shared/worker-flags.ts';
+import { settingsBlock } from './demo-settings.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SAMPLES: Array<[string, number]> = [
@@ -47,9 +64,15 @@ const { values: opts } = parseArgs({
     json: { type: 'boolean', default: false },
     port: { type: 'string', default: '3000' },
     'data-dir': { type: 'string', default: join(ROOT, '.data') },
+    workers: { type: 'string', default: '1' },
   },
 });
 const dataDir = resolve(opts['data-dir']);
+const workerCount = Number(opts.workers);
+if (!/^\d+$/.test(opts.workers) || workerCount < 1 || workerCount > 16) {
+  process.stderr.write(`demo: --workers is ${JSON.stringify(opts.workers)}: use 1 to 16.\n`);
+  process.exit(2);
+}
 const logsDir = join(dataDir, 'demo-logs');
 const say = (text: string): void => void process.stderr.write(`${text}\n`);
 const children: Array<{ name: string; proc: ChildProcess }> = [];
@@ -185,6 +208,24 @@ interface PackageRow {
   error: string | null;
 }
 
+/**
+ * Runs `jcds doctor` against the stack (its checklist goes to our stderr), as an admin
+ * would before the first upload; a failed check stops the demo (exit 3).
+ */
+async function doctor(env: NodeJS.ProcessEnv): Promise<void> {
+  const proc = spawn(process.execPath, [join(ROOT, 'bin/jcds.js'), 'doctor'], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    detached: true,
+  });
+  children.push({ name: 'jcds doctor', proc });
+  const [code] = (await once(proc, 'exit')) as [number | null];
+  if (code !== 0) {
+    throw new DemoError(`jcds doctor found a problem (exit ${code}): see the ✗ lines above.`);
+  }
+}
+
 /** Runs `jcds upload FILES --wait --json`, echoing its events as short lines. */
 async function publish(
   env: NodeJS.ProcessEnv,
@@ -221,9 +262,64 @@ async function publish(
   return events;
 }
 
+/** The secret the demo's workers share: the one set in this shell is never printed. */
+const FLEET_SECRET_FROM_ENV = Boolean(process.env['JCDS_FLEET_SECRET']);
+const DEMO_FLEET_SECRET = 'jcds-demo-secret-not-for-production';
+
+/**
+ * Clears the previous run's Redis and simulator data (only the demo's own: with REDIS_URL
+ * set, Redis is yours and is left alone), so this run's jobs are the only ones shown. A
+ * demo still running on the same data dir is refused rather than cleared under it.
+ */
+function freshStart(): void {
+  const pidFile = join(dataDir, 'demo.pid');
+  const other = Number(existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : NaN);
+  if (Number.isInteger(other) && other > 0 && other !== process.pid && alive(other)) {
+    throw new DemoError(
+      `another demo (pid ${other}) is running on ${dataDir}: stop it (Ctrl-C there), or give this one another --data-dir.`,
+    );
+  }
+  writeFileSync(pidFile, `${process.pid}\n`);
+  const cleared: string[] = [];
+  for (const sub of [
+    ...(process.env['REDIS_URL'] ? [] : ['demo-redis']),
+    'demo-sim',
+    'demo-packages',
+  ]) {
+    const dir = join(dataDir, sub);
+    if (!existsSync(dir)) continue;
+    rmSync(dir, { recursive: true, force: true });
+    cleared.push(sub);
+  }
+  if (cleared.length > 0)
+    say(`Starting empty: the previous run's ${cleared.join(', ')} in ${dataDir} were cleared.`);
+}
+
+/** Removes DIR/demo.pid when it is this run's. */
+function releasePidFile(): void {
+  const pidFile = join(dataDir, 'demo.pid');
+  try {
+    if (readFileSync(pidFile, 'utf8').trim() === String(process.pid)) rmSync(pidFile);
+  } catch {
+    /* not written, or gone */
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 async function main(): Promise<number> {
   for (const d of [dataDir, logsDir]) mkdirSync(d, { recursive: true });
-  say('jcds-fleet demo: Redis, the Jamf Pro + JCDS simulator, one worker and the monitor.\n');
+  say(
+    `jcds-fleet demo: Redis, the Jamf Pro + JCDS simulator, ${workerCount === 1 ? 'one worker' : `${workerCount} workers`} and the monitor.\n`,
+  );
+  freshStart();
   const redisUrl = await startRedis();
 
   const sim = await start(
@@ -253,19 +349,25 @@ async function main(): Promise<number> {
     JAMF_USERNAME: '',
     JAMF_PASSWORD: '',
     AWS_ENDPOINT_URL_S3: info['s3Endpoint'],
-    JCDS_FLEET_SECRET: process.env['JCDS_FLEET_SECRET'] ?? 'jcds-demo-secret-not-for-production',
+    JCDS_FLEET_SECRET: process.env['JCDS_FLEET_SECRET'] || DEMO_FLEET_SECRET,
     JCDS_SPLIT_THRESHOLD: '16MiB',
     JCDS_PART_SIZE: '8MiB',
     LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info',
   };
-  await start(
-    'worker',
-    process.execPath,
-    [...workerNodeFlags(), 'worker/main.ts'],
-    env,
-    /worker ready/,
+  for (let i = 1; i <= workerCount; i++) {
+    await start(
+      workerCount === 1 ? 'worker' : `worker-${i}`,
+      process.execPath,
+      [...workerNodeFlags(), 'worker/main.ts'],
+      env,
+      /worker ready/,
+    );
+  }
+  say(
+    workerCount === 1
+      ? `Worker: started (logs in ${join(logsDir, 'worker.log')})`
+      : `Workers: ${workerCount} started (logs in ${join(logsDir, 'worker-*.log')})`,
   );
-  say(`Worker: started (logs in ${join(logsDir, 'worker.log')})`);
   const port = await freePort(Number(opts.port));
   if (Number(opts.port) !== 0 && port !== Number(opts.port)) {
     say(`Port ${opts.port} is in use: the monitor takes ${port}.`);
@@ -279,6 +381,13 @@ async function main(): Promise<number> {
   );
   const dashboard = monitor.match[1]!;
   say(`Monitor: ${dashboard}\n`);
+
+  say('Checking the setup first (`jcds doctor`):');
+  await doctor(env);
+  say('');
+  say('To add a worker to this fleet from another shell (in this checkout), paste:');
+  say(settingsBlock(env, { secretFromEnv: FLEET_SECRET_FROM_ENV }));
+  say('');
 
   const pkgDir = join(dataDir, 'demo-packages');
   mkdirSync(pkgDir, { recursive: true });
@@ -330,7 +439,7 @@ async function main(): Promise<number> {
     redis.disconnect();
   }
   const ok = rows.every(r => r.verified);
-  say('\nSummary:');
+  say(`\nSummary (this run's upload jobs: ${rows.map(r => r.jobId).join(', ')}):`);
   say(
     `  ${'PACKAGE'.padEnd(28)} ${'ID'.padStart(4)} ${'SIZE'.padStart(10)} ${'PARTS'.padStart(5)}  ${'SHA3-512 (stored in Jamf)'.padEnd(27)} ${'TIME'.padStart(7)}`,
   );
@@ -355,16 +464,14 @@ async function main(): Promise<number> {
   if (opts.exit) return ok ? 0 : 1;
 
   say(`\nDashboard: ${dashboard}`);
-  say('Try the command line against this stack (in another shell):');
-  say(`  export REDIS_URL=${redisUrl}`);
+  say('Try the command line against this stack: in another shell, paste the settings above, then');
   say(`  node bin/jcds.js status            # queue counts and recent jobs`);
   say(
-    `  node bin/jcds.js status ${rows.at(-1)?.jobId ?? 'JOB_ID'}           # one upload with its parts`,
+    `  node bin/jcds.js status ${rows.at(-1)?.jobId ?? ''}           # one upload with its parts`,
   );
-  say(
-    `  JAMF_URL=${info['jamfUrl']} JAMF_CLIENT_ID=... JAMF_CLIENT_SECRET=... node bin/jcds.js ls`,
-  );
-  say("  (the simulator's default API client: see `npm run sim -- --help`)");
+  say(`  node bin/jcds.js ls                # JCDS files and Jamf packages side by side`);
+  say(`  node bin/jcds.js upload ${join(pkgDir, '*.pkg')} --if-exists replace --wait`);
+  say(`  node bin/jcds.js worker            # one more worker in the fleet`);
   say('Press Ctrl-C to stop the stack.');
   waiting = true;
   await stopRequested;
@@ -401,7 +508,10 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
       return;
     }
     say('\nInterrupted: stopping the stack...');
-    void stopAll().then(() => process.exit(130));
+    void stopAll().then(() => {
+      releasePidFile();
+      process.exit(130);
+    });
   });
 }
 
@@ -414,4 +524,5 @@ try {
 }
 say('Stopping the stack...');
 await stopAll();
+releasePidFile();
 process.exit(code);

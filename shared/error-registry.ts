@@ -205,7 +205,7 @@ export const ERROR_REGISTRY = {
     retryable: false,
     throttle: false,
     jobHint:
-      'Rerun with --if-exists replace to overwrite it, or --if-exists skip to keep the one in Jamf.',
+      'Rerun with --if-exists replace to overwrite it, or rename the file. (--if-exists skip keeps the one in Jamf only when its contents are the same.)',
   },
   S3_ERROR: {
     summary: 'S3 refused a request.',
@@ -233,7 +233,8 @@ export const ERROR_REGISTRY = {
     exit: 1,
     retryable: false,
     throttle: false,
-    jobHint: 'A part failed for good; see `jcds status JOB_ID` for the part and its reason.',
+    jobHint:
+      'A part failed for good; see `jcds status JOB_ID` for the part and its reason. Once that is fixed, `jcds retry JOB_ID` (or Retry in the dashboard) sends only the parts not done.',
   },
   UPLOAD_INCOMPLETE: {
     summary: 'S3 does not hold every part the upload needs.',
@@ -287,6 +288,13 @@ export const ERROR_REGISTRY = {
     retryable: false,
     throttle: false,
     hint: 'List recent jobs with `jcds status`; finished jobs are removed after 7 days.',
+  },
+  JOB_NOT_FAILED: {
+    summary: 'The job is not failed, so there is nothing to retry.',
+    exit: 2,
+    retryable: false,
+    throttle: false,
+    hint: 'Only a failed job can be retried (`jcds status` shows the state of each job): a waiting or active job is being worked on, and a completed one is done (upload the file again to replace it).',
   },
   INTERNAL: {
     summary: 'An unexpected error; please report it.',

@@ -33,9 +33,32 @@ export function errorJson(err: unknown, exitCode: number): Record<string, unknow
   };
 }
 
-/** What to do about a failed job, by the code its reason starts with (`parseReason`). */
-export function jobAdvice(code: string | undefined): string | undefined {
-  if (code === undefined) return 'See the worker logs (and `jcds status JOB_ID`) for details.';
-  const spec = errorSpec(code);
-  return spec?.jobHint ?? spec?.hint;
+/** What the advice about a failed job may use. */
+export interface JobContext {
+  /** How to name the job in a command: `upload:12` (replaces the registry's JOB_ID). */
+  ref?: string | undefined;
+  /** The upload's --if-exists policy. */
+  ifExists?: string | undefined;
+}
+
+/**
+ * What to do about a failed job, by the code its reason starts with (`parseReason`), with
+ * the job's own id in place of the registry's `JOB_ID` placeholder. A name conflict's
+ * advice depends on the policy that failed: under `skip` (the default) Jamf holds other
+ * bytes under the name, so skipping again cannot help.
+ */
+export function jobAdvice(code: string | undefined, context: JobContext = {}): string | undefined {
+  let hint: string | undefined;
+  if (code === undefined) hint = 'See the worker logs (and `jcds status JOB_ID`) for details.';
+  else if (code === 'PACKAGE_EXISTS' && context.ifExists === 'skip')
+    hint =
+      'Jamf holds different bytes under this file name: rerun with --if-exists replace to overwrite them, or rename the file to publish it beside them.';
+  else if (code === 'PACKAGE_EXISTS' && context.ifExists === 'fail')
+    hint =
+      'Rerun with --if-exists replace to overwrite it, or with --if-exists skip (the default), which succeeds without sending anything when Jamf already holds the same bytes.';
+  else {
+    const spec = errorSpec(code);
+    hint = spec?.jobHint ?? spec?.hint;
+  }
+  return hint && context.ref ? hint.replaceAll('JOB_ID', context.ref) : hint;
 }

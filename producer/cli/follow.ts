@@ -1,15 +1,18 @@
 /**
- * Follows jobs until each one ends (`--wait`). Polling, not QueueEvents: the progress of
- * a multipart upload is written into the parent job's hash by its part children (no
- * progress event is emitted for it), and polling survives a Redis restart without losing
- * events. One pipelined round trip per tick reads every unfinished job's progress,
- * attempts and finishedOn; a job that has finished is then read once through BullMQ for
- * its state, return value and failure reason.
+ * Follows jobs until each one ends (`--wait`, `status --follow`). Polling, not QueueEvents:
+ * the progress of a multipart upload is written into the parent job's hash by its part
+ * children (no progress event is emitted for it), and polling survives a Redis restart
+ * without losing events. One pipelined round trip per tick reads every unfinished job's
+ * progress, attempts and finishedOn, and the children an upload still waits for; a second
+ * one reads those part jobs' attempts (a part that failed an attempt and waits to be tried
+ * again is a `parts` event: "retrying part 3 (attempt 2/6)"). A job that has finished is
+ * then read once through BullMQ for its state, return value and failure reason.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { parseReason } from '../../shared/errors.ts';
+import { parsePartJobId, QUEUES } from '../../shared/queues/names.ts';
 
 export interface TrackedJob {
   queue: Queue;
@@ -28,10 +31,30 @@ export interface ProgressSample {
   phase: string | undefined;
 }
 
+/** A part of a multipart upload that failed an attempt and is tried again. */
+export interface PartRetry {
+  partNumber: number;
+  /** The attempt under way or next (the failed ones + 1). */
+  attempt: number;
+  /** Attempts allowed (the part job's `attempts`, JCDS_PART_ATTEMPTS). */
+  attempts: number | undefined;
+  /** Why the last attempt failed. */
+  reason: string;
+}
+
 export type FollowEvent =
   | { type: 'active'; job: TrackedJob }
+  /** The parts of an upload being retried now (empty: none any more). */
+  | { type: 'parts'; job: TrackedJob; retrying: PartRetry[] }
   | { type: 'progress'; job: TrackedJob; progress: ProgressSample; speed: number | undefined }
-  | { type: 'retrying'; job: TrackedJob; attemptsMade: number; reason: string }
+  | {
+      type: 'retrying';
+      job: TrackedJob;
+      attemptsMade: number;
+      /** Attempts allowed (the job's `attempts` option), when known. */
+      attempts?: number | undefined;
+      reason: string;
+    }
   | { type: 'completed'; job: TrackedJob; result: unknown; durationMs: number | undefined }
   | { type: 'failed'; job: TrackedJob; reason: string; code: string | undefined };
 
@@ -42,6 +65,10 @@ export interface FollowOutcome {
   reason?: string;
   code?: string | undefined;
   durationMs?: number | undefined;
+  /** An upload's --if-exists policy (the advice for PACKAGE_EXISTS depends on it). */
+  ifExists?: string | undefined;
+  /** A sync's upload or download jobs, by file name (the advice names their ids). */
+  children?: Array<{ queue: string; jobId: string; fileName: string }> | undefined;
 }
 
 export interface FollowOptions {
@@ -104,16 +131,55 @@ interface JobState {
   lastProgress: string | null;
   meter: SpeedMeter;
   missingTicks: number;
+  /** The parts retrying at the last tick, as compared text. */
+  retryingParts: string;
 }
 
+/** BullMQ keeps attemptsMade as `atm` (v5+); `attemptsMade` is the older field. */
 const FIELDS = [
   'progress',
   'processedOn',
   'finishedOn',
-  'attemptsMade',
+  'atm',
   'failedReason',
   'timestamp',
+  'attemptsMade',
+  'opts',
 ] as const;
+
+const PART_FIELDS = ['atm', 'attemptsMade', 'failedReason', 'finishedOn', 'opts'] as const;
+
+/** The `attempts` of a job's stored options (JSON), if any. */
+export function optsAttempts(opts: string | null | undefined): number | undefined {
+  if (!opts) return undefined;
+  try {
+    const a = (JSON.parse(opts) as { attempts?: unknown }).attempts;
+    return typeof a === 'number' && a > 0 ? a : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The parts being retried, from the part jobs an upload still waits for (its
+ * `dependencies`): a part job not finished whose failed attempts are above zero. Rows are
+ * `[childKey, [atm, attemptsMade, failedReason, finishedOn, opts]]`.
+ */
+export function retryingParts(rows: Array<[string, Array<string | null>]>): PartRetry[] {
+  const out: PartRetry[] = [];
+  for (const [key, [atm, attemptsMade, failedReason, finishedOn, opts]] of rows) {
+    const part = parsePartJobId(key);
+    const failed = Number(atm ?? attemptsMade ?? 0);
+    if (!part || finishedOn || !(failed > 0)) continue;
+    out.push({
+      partNumber: part.partNumber,
+      attempt: failed + 1,
+      attempts: optsAttempts(opts),
+      reason: failedReason ?? '',
+    });
+  }
+  return out.sort((a, b) => a.partNumber - b.partNumber);
+}
 
 /** Follows `jobs` until every one is completed or failed (or `signal` aborts). */
 export async function followJobs(
@@ -132,6 +198,7 @@ export async function followJobs(
         lastProgress: null,
         meter: new SpeedMeter(),
         missingTicks: 0,
+        retryingParts: '',
       },
     ]),
   );
@@ -142,9 +209,17 @@ export async function followJobs(
   while (outcomes.size < jobs.length && !options.signal?.aborted) {
     const open = jobs.filter(j => !outcomes.has(j));
     const pipe = redis.pipeline();
+    const uploads = open.filter(j => j.queue.name === QUEUES.upload);
     for (const j of open) pipe.hmget(j.queue.toKey(j.jobId), ...FIELDS);
+    for (const j of uploads) pipe.smembers(`${j.queue.toKey(j.jobId)}:dependencies`);
     const replies = (await pipe.exec()) ?? [];
     const finished: TrackedJob[] = [];
+    const deps = new Map<TrackedJob, string[]>();
+    for (const [i, j] of uploads.entries()) {
+      const [err, members] = replies[open.length + i] ?? [];
+      if (!err && Array.isArray(members) && members.length > 0) deps.set(j, members as string[]);
+    }
+    const partRows = await readPartRows(redis, deps);
     for (const [i, j] of open.entries()) {
       const [err, values] = replies[i] ?? [];
       if (err) throw err;
@@ -152,9 +227,11 @@ export async function followJobs(
         progress = null,
         processedOn = null,
         finishedOn = null,
-        attemptsMade = null,
+        atm = null,
         failedReason = null,
         timestamp = null,
+        attemptsMade = null,
+        opts = null,
       ] = (values ?? []) as Array<string | null>;
       const st = states.get(j)!;
       if (timestamp === null) {
@@ -170,11 +247,25 @@ export async function followJobs(
         st.seenActive = true;
         onEvent({ type: 'active', job: j });
       }
-      const attempts = Number(attemptsMade ?? 0);
+      const attempts = Number(atm ?? attemptsMade ?? 0);
       if (attempts > st.attempts && finishedOn === null && failedReason) {
-        onEvent({ type: 'retrying', job: j, attemptsMade: attempts, reason: failedReason });
+        onEvent({
+          type: 'retrying',
+          job: j,
+          attemptsMade: attempts,
+          attempts: optsAttempts(opts),
+          reason: failedReason,
+        });
       }
       st.attempts = Math.max(st.attempts, attempts);
+      if (j.queue.name === QUEUES.upload && finishedOn === null) {
+        const retrying = retryingParts(partRows.get(j) ?? []);
+        const text = JSON.stringify(retrying.map(r => [r.partNumber, r.attempt]));
+        if (text !== st.retryingParts) {
+          st.retryingParts = text;
+          onEvent({ type: 'parts', job: j, retrying });
+        }
+      }
       if (progress !== null && progress !== st.lastProgress) {
         st.lastProgress = progress;
         let parsed: unknown;
@@ -220,19 +311,81 @@ export async function followJobs(
   return jobs.filter(j => outcomes.has(j)).map(j => outcomes.get(j)!);
 }
 
+/** The part jobs' fields for each upload's pending children, in one pipelined round trip. */
+async function readPartRows(
+  redis: Redis,
+  deps: Map<TrackedJob, string[]>,
+): Promise<Map<TrackedJob, Array<[string, Array<string | null>]>>> {
+  const out = new Map<TrackedJob, Array<[string, Array<string | null>]>>();
+  const asked: Array<[TrackedJob, string]> = [];
+  const pipe = redis.pipeline();
+  for (const [j, keys] of deps) {
+    for (const key of keys) {
+      if (!parsePartJobId(key)) continue;
+      asked.push([j, key]);
+      pipe.hmget(key, ...PART_FIELDS);
+    }
+  }
+  if (asked.length === 0) return out;
+  const replies = (await pipe.exec()) ?? [];
+  for (const [i, [j, key]] of asked.entries()) {
+    const [err, values] = replies[i] ?? [];
+    if (err) continue;
+    const rows = out.get(j) ?? [];
+    rows.push([key, (values ?? []) as Array<string | null>]);
+    out.set(j, rows);
+  }
+  return out;
+}
+
 async function readOutcome(j: TrackedJob): Promise<FollowOutcome | undefined> {
   const state = await j.queue.getJobState(j.jobId);
   const job = await j.queue.getJob(j.jobId);
   if (!job) return undefined;
   const durationMs =
     job.finishedOn && job.processedOn ? job.finishedOn - job.processedOn : undefined;
-  const since = (job.data as { startedAt?: unknown } | undefined)?.startedAt;
+  const data = (job.data ?? {}) as {
+    startedAt?: unknown;
+    ifExists?: unknown;
+    tracked?: unknown;
+    /** A sync's options: its --if-exists (skip when not given). */
+    options?: { ifExists?: unknown };
+    direction?: unknown;
+  };
+  const since = data.startedAt;
   const total = typeof since === 'number' && job.finishedOn ? job.finishedOn - since : durationMs;
+  const ifExists =
+    typeof data.ifExists === 'string'
+      ? data.ifExists
+      : data.direction === 'up'
+        ? typeof data.options?.ifExists === 'string'
+          ? data.options.ifExists
+          : 'skip'
+        : undefined;
+  const context = {
+    ...(ifExists !== undefined ? { ifExists } : {}),
+    ...(Array.isArray(data.tracked)
+      ? {
+          children: (data.tracked as Array<Record<string, unknown>>).map(t => ({
+            queue: String(t['queue'] ?? ''),
+            jobId: String(t['jobId'] ?? ''),
+            fileName: String(t['fileName'] ?? ''),
+          })),
+        }
+      : {}),
+  };
   if (state === 'completed')
-    return { job: j, state: 'completed', result: job.returnvalue, durationMs: total };
+    return { job: j, state: 'completed', result: job.returnvalue, durationMs: total, ...context };
   if (state === 'failed') {
     const reason = job.failedReason || 'failed without a reason';
-    return { job: j, state: 'failed', reason, code: reasonCode(reason), durationMs: total };
+    return {
+      job: j,
+      state: 'failed',
+      reason,
+      code: reasonCode(reason),
+      durationMs: total,
+      ...context,
+    };
   }
   return undefined;
 }

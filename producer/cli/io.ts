@@ -1,16 +1,20 @@
 /**
- * Where a command writes: `--json` objects go to stdout (one per line), everything for
- * people (tables, progress, advice) goes to stderr, so `jcds upload --json | jq` works
- * while progress stays visible. Injected so unit tests can capture both.
+ * Where a command writes. A command's own output goes to stdout: the tables of `status`
+ * and `ls` (so `jcds status | grep Office` and `jcds ls > file` work), and with `--json`
+ * one object per line. Everything else for people (progress, messages, advice, the
+ * summary of `--wait`) goes to stderr, so `jcds upload --json | jq` works while progress
+ * stays visible. Injected so unit tests can capture both.
  */
 export interface CliIo {
-  /** Machine output (NDJSON with --json). */
+  /** A command's output: tables of `status`/`ls`, NDJSON with --json. */
   out(text: string): void;
-  /** Human output: messages, tables, plain progress lines. */
+  /** Human output: messages, plain progress lines, advice. */
   err(text: string): void;
-  /** True when stderr is a terminal: progress bars instead of lines. */
+  /** True when stderr is a terminal: progress bars instead of lines, colours. */
   isTTY: boolean;
-  /** Terminal width and height (for bars and tables). */
+  /** True when stdout is a terminal: tables fit its width and may use colours. */
+  outIsTTY?: boolean;
+  /** Terminal width and height (for bars and tables); read again at each redraw. */
   columns: number;
   rows: number;
   env: Record<string, string | undefined>;
@@ -23,8 +27,14 @@ export function processIo(): CliIo {
     out: text => process.stdout.write(text),
     err: text => process.stderr.write(text),
     isTTY: Boolean(process.stderr.isTTY),
-    columns: process.stderr.columns ?? 100,
-    rows: process.stderr.rows ?? 30,
+    outIsTTY: Boolean(process.stdout.isTTY),
+    // Getters: a resized terminal is fitted at the next redraw.
+    get columns() {
+      return process.stderr.columns ?? process.stdout.columns ?? 100;
+    },
+    get rows() {
+      return process.stderr.rows ?? 30;
+    },
     env: process.env,
     barStream: process.stderr,
   };

@@ -5,9 +5,11 @@
  */
 import { Command, CommanderError } from 'commander';
 import { errorJson, formatError } from './advice.ts';
+import { registerDoctor } from './commands/doctor.ts';
 import { registerDownload } from './commands/download.ts';
 import { registerLs } from './commands/ls.ts';
 import { registerMonitor } from './commands/monitor.ts';
+import { registerRetry } from './commands/retry.ts';
 import { registerSchedule } from './commands/schedule.ts';
 import { registerStatus } from './commands/status.ts';
 import { registerSync } from './commands/sync.ts';
@@ -36,9 +38,11 @@ export function buildProgram(ctx: CliContext): Command {
   registerSync(program, ctx);
   registerSchedule(program, ctx);
   registerStatus(program, ctx);
+  registerRetry(program, ctx);
   registerLs(program, ctx);
   registerWorker(program, ctx);
   registerMonitor(program, ctx);
+  registerDoctor(program, ctx);
   return program;
 }
 

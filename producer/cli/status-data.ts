@@ -82,7 +82,10 @@ export function summarize(queue: string, job: Job, state: string, now = Date.now
   const startedAt =
     typeof data['startedAt'] === 'number' ? data['startedAt'] : (job.processedOn ?? null);
   let speed: number | null = null;
-  if (state === 'completed' && resultSize !== undefined && job.finishedOn && startedAt) {
+  if (result['outcome'] === 'unchanged') {
+    // Skipped: Jamf already held these bytes, nothing was sent.
+    speed = null;
+  } else if (state === 'completed' && resultSize !== undefined && job.finishedOn && startedAt) {
     speed = (resultSize * 1000) / Math.max(1, job.finishedOn - startedAt);
   } else if (p.done !== undefined && startedAt && state !== 'failed') {
     speed = (p.done * 1000) / Math.max(1, now - startedAt);

@@ -65,8 +65,11 @@ export function isConnectionError(err: unknown): boolean {
 /** Connects a producer client and proves Redis answers, or throws REDIS_UNAVAILABLE. */
 export async function connectProducer(url: string): Promise<Redis> {
   const client = new Redis({ ...redisOptions(url, 'producer'), lazyConnect: true });
-  client.on('error', () => {
-    /* reported through the connect/ping rejection below */
+  // The socket error says why (ECONNREFUSED, ENOTFOUND...); the rejection below only
+  // says "Connection is closed" once the retries are spent.
+  let socketError: NodeJS.ErrnoException | undefined;
+  client.on('error', (err: NodeJS.ErrnoException) => {
+    socketError ??= err;
   });
   try {
     await client.connect();
@@ -74,10 +77,32 @@ export async function connectProducer(url: string): Promise<Redis> {
     return client;
   } catch (err) {
     client.disconnect();
+    const where = describeRedisUrl(url);
+    const cause = socketError ?? (err as NodeJS.ErrnoException);
+    const host = (() => {
+      try {
+        const u = new URL(url);
+        return u.protocol === 'unix:' ? u.pathname : `${u.hostname}:${u.port || 6379}`;
+      } catch {
+        return where;
+      }
+    })();
+    const why =
+      cause.code === 'ECONNREFUSED'
+        ? `connection refused (ECONNREFUSED): nothing listens on ${host}. Check that redis-server is running there and REDIS_URL's port is right`
+        : cause.code === 'ENOTFOUND' || cause.code === 'EAI_AGAIN'
+          ? `the host name does not resolve (${cause.code}): check the host in REDIS_URL and this machine's DNS (is redis-server running on the host you meant?)`
+          : cause.code === 'ETIMEDOUT' || /timed? ?out/i.test(cause.message)
+            ? `no answer (timeout): check that redis-server is running, and the network and firewall between here and ${host}`
+            : cause.code === 'ENOENT'
+              ? `no socket at ${host} (ENOENT): check that redis-server is running and its unixsocket setting`
+              : `${cause.message.replace(/\.+$/, '')}. Check that redis-server is running and REDIS_URL is right`;
     throw new AppError(
       'REDIS_UNAVAILABLE',
-      `Cannot reach Redis at ${describeRedisUrl(url)} (${(err as Error).message}). Check that redis-server is running and REDIS_URL is right; nothing was enqueued.`,
-      { cause: err },
+      `Cannot reach Redis at ${where}: ${why}; nothing was enqueued.`,
+      {
+        cause: err,
+      },
     );
   }
 }

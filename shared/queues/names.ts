@@ -54,6 +54,64 @@ export function parsePartJobId(
   return m ? { uploadJobId: m[1]!, partNumber: Number(m[3]), round: Number(m[2] ?? 0) } : undefined;
 }
 
+/**
+ * Job names: what a job moves, for people (the dashboard's cards, `jcds status`). They are
+ * free text, set when a job is added; no processor dispatches on a name (a part job is told
+ * from the hash job by its data).
+ */
+export function uploadJobName(fileName: string): string {
+  return `upload ${fileName}`;
+}
+
+/** `part 3/6 of Office.pkg`, and `(resend 1)` for a round that sends the bytes again. */
+export function partJobName(
+  fileName: string,
+  partNumber: number,
+  partCount?: number,
+  round = 0,
+): string {
+  const of = partCount === undefined ? `${partNumber}` : `${partNumber}/${partCount}`;
+  return `part ${of} of ${fileName}${round > 0 ? ` (resend ${round})` : ''}`;
+}
+
+export function hashJobName(fileName: string): string {
+  return `hash of ${fileName}`;
+}
+
+export function downloadJobName(fileName: string): string {
+  return `download ${fileName}`;
+}
+
+export function syncJobName(direction: string, dir: string, schedule?: string): string {
+  return `sync ${direction} ${dir}${schedule ? ` (schedule ${schedule})` : ''}`;
+}
+
+/** The names jobs were given before they were named after what they move. */
+const GENERIC_JOB_NAMES = new Set(['upload', 'part', 'hash', 'download', 'sync', '']);
+
+/**
+ * A job's name for display: its own, or, for a job added with a generic name (`upload`,
+ * `part`, `hash`, `download`, `sync`: jobs enqueued before names said what they move, and
+ * scheduled sync runs), one built from its data.
+ */
+export function jobDisplayName(queue: string, name: string | undefined, data: unknown): string {
+  if (name && !GENERIC_JOB_NAMES.has(name)) return name;
+  const d = typeof data === 'object' && data !== null ? (data as Record<string, unknown>) : {};
+  const str = (k: string): string | undefined => (typeof d[k] === 'string' ? d[k] : undefined);
+  const fileName = str('fileName');
+  if (queue === QUEUES.sync && str('dir'))
+    return syncJobName(str('direction') ?? '', str('dir')!, str('schedule'));
+  if (fileName === undefined) return name || queue;
+  if (queue === QUEUES.uploadPart) {
+    return typeof d['partNumber'] === 'number'
+      ? partJobName(fileName, d['partNumber'])
+      : hashJobName(fileName);
+  }
+  if (queue === QUEUES.download) return downloadJobName(fileName);
+  if (queue === QUEUES.upload) return uploadJobName(fileName);
+  return name || queue;
+}
+
 /** The vault entry holding an upload's temporary S3 credentials. */
 export function uploadVaultKey(uploadJobId: string): string {
   return `upload-${uploadJobId}`;

@@ -20,7 +20,7 @@ import type {
   PartJobData,
   PartResult,
 } from '../queues/jobs.ts';
-import { hashJobId, parsePartJobId, partJobId } from '../queues/names.ts';
+import { hashJobId, hashJobName, parsePartJobId, partJobId, partJobName } from '../queues/names.ts';
 import { allParts } from './part-plan.ts';
 
 /** The file an upload job publishes, as its part queue jobs need it. */
@@ -73,7 +73,11 @@ export class UploadPartJobs {
       mtimeMs: u.mtimeMs,
     };
     // LIFO: at the head of the queue, so it starts before the parts added after it.
-    await this.queue.add('hash', data, { ...this.options, jobId: hashJobId(u.jobId), lifo: true });
+    await this.queue.add(hashJobName(u.fileName), data, {
+      ...this.options,
+      jobId: hashJobId(u.jobId),
+      lifo: true,
+    });
   }
 
   /**
@@ -134,13 +138,21 @@ export class UploadPartJobs {
       : new AppError('UPLOAD_INCOMPLETE', text);
   }
 
-  /** Adds the part children not done yet; returns how many were added. */
+  /**
+   * Adds the part children not done yet; returns how many parts are not done.
+   *
+   * With `resume` (the upload failed for good and was retried: its next run resumes), the
+   * child failures the upload recorded first are taken back (`takeBackFailures`), so that
+   * they do not fail the retried upload at once and only those parts are sent again.
+   */
   async addMissingParts(
     parent: ParentRef,
     u: UploadRef,
     mp: MultipartState,
     done: ReadonlyMap<number, PartResult>,
+    options: { resume?: boolean } = {},
   ): Promise<number> {
+    if (options.resume) await this.takeBackFailures(parent, mp.round ?? 0);
     const opts = { ...this.options, parent, continueParentOnFailure: true };
     const adds: Array<{ name: string; data: PartJobData; opts: JobsOptions }> = [];
     for (const r of allParts(u.size, { partSize: mp.partSize, partCount: mp.partCount })) {
@@ -161,13 +173,51 @@ export class UploadPartJobs {
         length: r.length,
       };
       adds.push({
-        name: 'part',
+        name: partJobName(u.fileName, r.partNumber, mp.partCount, mp.round ?? 0),
         data,
         opts: { ...opts, jobId: partJobId(u.jobId, r.partNumber, mp.round ?? 0) },
       });
     }
+    // Adding an id that exists is a no-op for the job (a retried child is among them); BullMQ
+    // only makes sure it is in the parent's dependencies (or processed, once completed).
     for (let i = 0; i < adds.length; i += 500) await this.queue.addBulk(adds.slice(i, i + 500));
     return adds.length;
+  }
+
+  /**
+   * Takes back the child failures a failed upload recorded, when it is retried.
+   *
+   * A part child that fails for good with `continueParentOnFailure` leaves its reason in the
+   * parent's `failed` hash (BullMQ's "ignored" children: getIgnoredChildrenFailures) and
+   * wakes the parent, which fails with it. Retrying the parent (Job.retry, from the
+   * dashboard or `jcds retry`) moves only the parent back to wait: the hash still holds the
+   * old failure, and the part child is still failed. So, for each entry:
+   * - a child that is still failed is retried with fresh attempts: Job.retry('failed')
+   *   runs BullMQ's moveChildBackToParentDependencies, which deletes the entry and puts the
+   *   child back into the parent's dependencies, so the parent waits for it again;
+   * - an entry whose child is gone (removed with old failed jobs), is no longer failed or
+   *   belongs to another round (another multipart upload) is deleted; addMissingParts adds
+   *   the parts not done again.
+   * Returns how many children were retried.
+   */
+  async takeBackFailures(parent: ParentRef, round = 0): Promise<number> {
+    const parentKey = `${parent.queue}:${parent.id}`;
+    const client = await this.queue.getBackend().client;
+    const failures = await client.hgetall(`${parentKey}:failed`);
+    let retried = 0;
+    for (const childKey of Object.keys(failures)) {
+      const id = childKey.slice(childKey.lastIndexOf(':') + 1);
+      const ours =
+        childKey.startsWith(`${this.queue.qualifiedName}:`) && parsePartJobId(id)?.round === round;
+      const child = ours ? await Job.fromId(this.queue, id) : undefined;
+      if (child && (await child.getState()) === 'failed') {
+        await child.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+        retried++;
+      } else {
+        await client.hdel(`${parentKey}:failed`, childKey);
+      }
+    }
+    return retried;
   }
 }
 

@@ -16,7 +16,7 @@ interface CliRun {
   code: number | null;
   stdout: string;
   stderr: string;
-  /** stdout parsed as NDJSON (every line must be JSON). */
+  /** stdout parsed as NDJSON (with --json every line must be JSON; empty without). */
   json: Array<Record<string, unknown>>;
 }
 
@@ -32,6 +32,7 @@ function jcds(
   args: string[],
   env: Record<string, string> = producerEnv,
   timeoutMs = 90_000,
+  onStdout?: (text: string) => void,
 ): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(ROOT, 'bin/jcds.js'), ...args], {
@@ -41,7 +42,10 @@ function jcds(
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stdout.on('data', (b: Buffer) => {
+      stdout += b.toString();
+      onStdout?.(stdout);
+    });
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -50,9 +54,11 @@ function jcds(
     child.once('exit', code => {
       clearTimeout(timer);
       const lines = stdout.split('\n').filter(l => l.trim() !== '');
-      let json: Array<Record<string, unknown>>;
+      let json: Array<Record<string, unknown>> = [];
       try {
-        json = lines.map(l => JSON.parse(l) as Record<string, unknown>);
+        // With --json stdout must be NDJSON; without, it holds tables (status, ls).
+        if (args.includes('--json'))
+          json = lines.map(l => JSON.parse(l) as Record<string, unknown>);
       } catch (err) {
         reject(
           new Error(`stdout of jcds ${args.join(' ')} is not NDJSON:\n${stdout}`, { cause: err }),
@@ -173,6 +179,24 @@ describe('jcds upload', () => {
     expect(human.stderr).toContain('[PACKAGE_EXISTS]');
     expect(human.stderr).toContain('--if-exists replace');
     expect(human.stderr).toMatch(/0 done, 1 failed/);
+
+    // The same bytes under the default skip: done, and nothing was sent.
+    const same = await jcds(['upload', f.path, '--wait']);
+    expect(same.code, same.stderr).toBe(0);
+    expect(same.stderr).toMatch(/unchanged \(same hash already in Jamf\), nothing sent in/);
+    expect(same.stderr).not.toMatch(/unchanged.* via s3/);
+    expect(same.stderr).toMatch(/1 done \(1 unchanged, nothing sent\), 0 failed, 0 B sent in/);
+
+    // Other bytes under the same name with the default skip: the advice is not "skip".
+    const otherDir = join(fleet.dir, 'other');
+    mkdirSync(otherDir, { recursive: true });
+    const other = await makeFile(otherDir, 'Cli Twice.pkg', 300 * 1024);
+    const conflict = await jcds(['upload', other.path, '--wait']);
+    expect(conflict.code).toBe(1);
+    expect(conflict.stderr).toContain('[PACKAGE_EXISTS]');
+    expect(conflict.stderr).toContain('rename the file');
+    expect(conflict.stderr).not.toContain('--if-exists skip to keep');
+    expect(conflict.stderr).toMatch(/0 done, 1 failed, 0 B sent in/);
   });
 
   it('bad input exits 2 before anything is enqueued, naming every bad file and the fix', async () => {
@@ -255,6 +279,8 @@ describe('jcds sync and schedule', () => {
     const human = await jcds(['sync', 'up', dir, '--wait']);
     expect(human.code, human.stderr).toBe(0);
     expect(human.stderr).toMatch(/0 uploaded, 0 downloaded, 2 unchanged, 0 failed/);
+    // The last line counts the same files as the row above it.
+    expect(human.stderr).toMatch(/2 file\(s\) done \(2 unchanged\), 0 failed in/);
   });
 
   it('sync of a folder that does not exist exits 2', async () => {
@@ -289,10 +315,29 @@ describe('jcds sync and schedule', () => {
       dir,
     });
     expect(add.json[0]!['next']).toEqual(expect.any(Number));
+    // No run has started yet: RUNS is 0 (BullMQ counts the scheduled one).
+    expect(add.json[0]!['runs']).toBe(0);
 
+    const human = await jcds([
+      'schedule',
+      'add',
+      'nightly-up',
+      '--cron',
+      '0 2 * * *',
+      '--tz',
+      'UTC',
+      'sync',
+      'up',
+      dir,
+    ]);
+    expect(human.stderr).toMatch(/next run \d{4}-\d\d-\d\d 02:00 UTC\./);
+
+    // The list is the command's output: stdout (issue 15: it was on stderr).
     const ls = await jcds(['schedule', 'ls']);
     expect(ls.code).toBe(0);
-    expect(ls.stderr).toMatch(/nightly-up\s+0 2 \* \* \*\s+UTC\s+up/);
+    expect(ls.stdout).toMatch(
+      /nightly-up\s+0 2 \* \* \*\s+UTC\s+up\s+\S+\s+\d{4}-\d\d-\d\d 02:00 UTC\s+0$/m,
+    );
 
     const bad = await jcds(['schedule', 'add', 'x', '--cron', 'every night', 'sync', 'up', dir]);
     expect(bad.code).toBe(2);
@@ -341,10 +386,108 @@ describe('jcds status', () => {
     expect(partRows.reduce((s, p) => s + Number(p['size']), 0)).toBe(20 * MiB);
     expect(parts.filter(p => p['name'] === 'hash')).toHaveLength(1);
 
+    // The job's view is the command's output: stdout (issue 15: it was on stderr).
     const human = await jcds(['status', multipartJobId]);
     expect(human.code).toBe(0);
-    expect(human.stderr).toContain('Parts (4/4 done)');
-    expect(human.stderr).toContain(`${multipartJobId}-p3`);
+    expect(human.stdout).toContain('Parts (4/4 done)');
+    expect(human.stdout).toContain(`${multipartJobId}-p3`);
+    expect(human.stderr).not.toContain('Parts (');
+  });
+
+  it('tables go to stdout, so `jcds status | grep` and `jcds ls > file` work', async () => {
+    const status = await jcds(['status', '--limit', '500']);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stderr).toBe('');
+    const rows = status.stdout
+      .split('\n')
+      .filter(l => l.startsWith('upload ') && l.includes('Cli Big.pkg'));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatch(/^upload\s+\d+\s+Cli Big\.pkg\s+completed\s+20\.0 MiB\s+100%/);
+    // Not a terminal: no colour codes in what a pipe gets.
+    expect(status.stdout).not.toContain('\u001b[');
+
+    const env = {
+      ...producerEnv,
+      JAMF_URL: fleet.sim.info.jamfUrl,
+      JAMF_CLIENT_ID: fleet.sim.info.clientId,
+      JAMF_CLIENT_SECRET: fleet.sim.info.clientSecret,
+    };
+    const ls = await jcds(['ls'], env);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout).toMatch(/^NAME\s+SIZE\s+SHA3-512\s+PACKAGE\s+PACKAGE NAME$/m);
+    expect(ls.stdout).toMatch(/^Cli Big\.pkg\s+20\.0 MiB\s+[0-9a-f]{16}…\s+\d+\s+Cli Big\.pkg$/m);
+    // The count is a note for people: stderr.
+    expect(ls.stderr).toMatch(/name\(s\): \d+ JCDS file\(s\), \d+ package\(s\)/);
+    expect(ls.stdout).not.toContain('name(s):');
+  });
+
+  it('status --follow follows an upload to its end and reports a part while it is retried', async () => {
+    const f = await makeFile(fleet.dir, 'Cli Follow.pkg', 20 * MiB);
+    await fleet.sim.control.setFaults({ failPartNumbers: [2] });
+    try {
+      const enq = await jcds(['upload', f.path, '--json']);
+      expect(enq.code, enq.stderr).toBe(0);
+      const jobId = String(byEvent(enq, 'enqueued')[0]!['jobId']);
+      expect(byEvent(enq, 'summary')[0]).toMatchObject({ waited: false });
+      expect(enq.stderr).toBe('');
+      // Once the follower has reported part 2 retried, let it through.
+      let cleared: Promise<unknown> | undefined;
+      const run = await jcds(
+        ['status', '--follow', `upload:${jobId}`, '--json'],
+        producerEnv,
+        90_000,
+        out => {
+          if (!cleared && out.includes('"event":"part-retrying"'))
+            cleared = fleet.sim.control.setFaults({ failPartNumbers: null });
+        },
+      );
+      await cleared;
+      expect(run.code, run.stderr).toBe(0);
+      const retry = byEvent(run, 'part-retrying')[0];
+      expect(retry).toMatchObject({
+        queue: 'upload',
+        jobId,
+        fileName: 'Cli Follow.pkg',
+        part: 2,
+        attempts: 6,
+      });
+      // The attempt under way or next: at least the second (how many failed first is timing).
+      expect(retry!['attempt']).toBeGreaterThanOrEqual(2);
+      expect(String(retry!['reason'])).toContain('UploadPart 2');
+      expect(byEvent(run, 'completed')[0]).toMatchObject({ jobId });
+      expect(run.json.at(-1)).toMatchObject({
+        event: 'summary',
+        total: 1,
+        completed: 1,
+        failed: 0,
+      });
+    } finally {
+      await fleet.sim.control.setFaults({ failPartNumbers: null });
+    }
+  });
+
+  it('status --follow with no id follows every unfinished job; with none it says so', async () => {
+    const f = await makeFile(fleet.dir, 'Cli Follow All.pkg', 6 * MiB);
+    // Slow enough to be still in flight when `status --follow` starts.
+    await fleet.sim.control.setFaults({ s3BytesPerSecond: 2 * MiB });
+    try {
+      const enq = await jcds(['upload', f.path]);
+      expect(enq.code, enq.stderr).toBe(0);
+      expect(enq.stderr).toMatch(/follow with `jcds status --follow upload:\d+`/);
+      const run = await jcds(['status', '--follow']);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toMatch(/Following 1 job\(s\): upload:\d+/);
+      expect(run.stderr).toMatch(
+        /✔ Cli Follow All\.pkg \[upload \d+\]: package \d+ created, verified/,
+      );
+      expect(run.stderr).toMatch(/1 done, 0 failed, 6\.0 MiB sent in/);
+    } finally {
+      await fleet.sim.control.setFaults({ s3BytesPerSecond: null });
+    }
+    const idle = await jcds(['status', '--follow']);
+    expect(idle.code).toBe(0);
+    expect(idle.stderr).toContain('Nothing in flight');
   });
 
   it('an unknown job id exits 2 and says how to find one', async () => {

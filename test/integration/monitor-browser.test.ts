@@ -1,15 +1,20 @@
 /**
  * The monitor in a real browser: headless Chromium (Debian's `chromium` package) driven by
  * playwright-core, against a monitor process serving a fleet that has just published a
- * multipart upload. Also checks, over plain HTTP, that nothing is served without the
- * MONITOR_* credentials except /healthz, that job data is redacted, /metrics, read-only
- * mode and /healthz with Redis down.
+ * multipart upload. In the page: jobs named after what they move, an upload whose part
+ * failed for good (the simulator's `failPartNumbers`) shown with its code and advice first
+ * and "1 failed" child, retried with the page's Retry button once the fault is cleared:
+ * it resumes and only that part is sent again; read-only mode shows no action buttons.
+ * Also checks, over plain HTTP, that nothing is served without the MONITOR_* credentials
+ * except /healthz, that job data is redacted, /metrics, read-only mode and /healthz with
+ * Redis down.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { PartResult } from '../../shared/queues/jobs.ts';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Producer } from '../../producer/producer.ts';
 import { MiB } from '../../shared/units.ts';
@@ -62,6 +67,29 @@ async function startMonitor(env: Record<string, string>, args: string[] = []): P
   };
 }
 
+/**
+ * The job action button whose tooltip reads `title` (Bull Board draws the actions as
+ * icon buttons with a tooltip), or undefined when the page shows none.
+ */
+async function jobAction(page: Page, title: string) {
+  const buttons = page.locator('[data-base-ui-tooltip-trigger] > button');
+  const n = await buttons.count();
+  for (let i = 0; i < n; i++) {
+    const button = buttons.nth(i);
+    await button.hover();
+    const tip = page
+      .locator('[data-side][data-open]')
+      .filter({ hasText: new RegExp(`^${title}$`) });
+    const shown = await tip
+      .first()
+      .waitFor({ state: 'visible', timeout: 1_500 })
+      .then(() => true)
+      .catch(() => false);
+    if (shown) return button;
+  }
+  return undefined;
+}
+
 const basic = (user: string, password: string): Record<string, string> => ({
   Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
 });
@@ -82,7 +110,14 @@ beforeAll(async () => {
     );
   }
   fleet = await startFleet({
-    env: { JCDS_PART_SIZE: '8MiB', JCDS_SPLIT_THRESHOLD: '16MiB', JCDS_TRANSPORT: 's3' },
+    env: {
+      JCDS_PART_SIZE: '8MiB',
+      JCDS_SPLIT_THRESHOLD: '16MiB',
+      JCDS_TRANSPORT: 's3',
+      // A part that fails (the retry test's fault) fails for good quickly.
+      JCDS_PART_ATTEMPTS: '2',
+      JCDS_RETRY_DELAY: '100',
+    },
   });
   await fleet.startWorker();
   const producer = await Producer.connect({ redisUrl: fleet.redis.url });
@@ -252,6 +287,169 @@ describe('monitor in Chromium', () => {
   });
 });
 
+describe('a failed upload in Chromium: names, the failure, Retry, read-only', () => {
+  let page: Page;
+  let failedId = '';
+  let partsBefore: number[] = [];
+
+  it('names jobs after what they move, on cards and in the flow', async () => {
+    page = await browser!.newPage();
+    await page.goto(`${monitor.dashboard}queue/upload?status=completed`);
+    await expect
+      .poll(() => page.locator('body').innerText(), { timeout: 15_000 })
+      .toContain('upload Browser Suite.pkg · 20.0 MiB');
+    await page.goto(`${monitor.dashboard}queue/upload-part?status=completed`);
+    await expect
+      .poll(() => page.locator('body').innerText(), { timeout: 15_000 })
+      .toContain('part 1/3 of Browser Suite.pkg · 8.0 MiB');
+    const body = await page.locator('body').innerText();
+    expect(body).toContain('part 3/3 of Browser Suite.pkg · 4.0 MiB');
+    expect(body).toContain('hash of Browser Suite.pkg');
+    await page.goto(`${monitor.dashboard}queue/upload/${uploadJobId}`);
+    await expect
+      .poll(() => page.getByText('part 2/3 of Browser Suite.pkg', { exact: true }).count(), {
+        timeout: 15_000,
+      })
+      .toBeGreaterThan(0);
+    // A step job restarts itself after waiting for its children: no "N started" badge.
+    expect(await page.locator('body').innerText()).not.toMatch(/\d+ started/);
+  });
+
+  it('shows a part that failed for good: code and advice first, no stack paths, "1 failed"', async () => {
+    await fleet.sim.control.setFaults({ failPartNumbers: [2] });
+    const producer = await Producer.connect({ redisUrl: fleet.redis.url });
+    try {
+      const f = await makeFile(fleet.dir, 'Retry Me.pkg', 24 * MiB);
+      failedId = (await producer.upload({ path: f.path })).jobId;
+    } finally {
+      await producer.close();
+    }
+    const job = await waitForJob(fleet.queue('upload'), failedId, 60_000);
+    expect(await job.getState()).toBe('failed');
+    expect(job.failedReason).toMatch(/UploadPart 2 of Retry Me\.pkg/);
+
+    await page.goto(`${monitor.dashboard}queue/upload/${failedId}`);
+    await expect.poll(() => page.getByText('Job flow').count(), { timeout: 15_000 }).toBe(1);
+    await expect
+      .poll(() => page.locator('body').innerText(), { timeout: 15_000 })
+      .toContain('part 2/3 of Retry Me.pkg');
+    const body = await page.locator('body').innerText();
+    expect(body).toContain('upload Retry Me.pkg · 16.0 MiB of 24.0 MiB (66%)');
+    // The Error tab comes first for a failed job: the code, then what to do.
+    expect(body).toMatch(
+      new RegExp(
+        `\\[S3_ERROR\\] What to do: Fix the cause, then Retry \\(or \`jcds retry ${failedId}\`\\)`,
+      ),
+    );
+    expect(body).toContain('S3 refused UploadPart 2 of Retry Me.pkg');
+    expect(body).not.toContain('file://');
+    expect(body).not.toMatch(/\bat (async )?\w+.*\.ts:\d+/);
+    // The part that failed for good counts as failed, not "ignored".
+    expect(body).toContain('1 failed');
+    expect(body).not.toContain('ignored');
+    expect(body).not.toMatch(/\d+ started/);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    for (const shot of [
+      join(ARTIFACTS, 'monitor-failed-upload.png'),
+      '/tmp/jcds-dashboard-failed-upload.png',
+    ])
+      await page.screenshot({ path: shot, fullPage: true });
+
+    // The part's own card says to retry its upload.
+    await page.goto(`${monitor.dashboard}queue/upload-part/${failedId}-p2`);
+    await expect
+      .poll(() => page.locator('body').innerText(), { timeout: 15_000 })
+      .toContain(`Retry its upload (job ${failedId} in the upload queue`);
+  });
+
+  it('read-only mode: the same failed job shows no action buttons', async () => {
+    const ro = await browser!.newPage();
+    try {
+      await ro.goto(`${readOnly.dashboard}queue/upload/${failedId}`);
+      await expect
+        .poll(() => ro.locator('body').innerText(), { timeout: 15_000 })
+        .toContain('upload Retry Me.pkg');
+      await expect.poll(() => ro.getByText('Job flow').count(), { timeout: 15_000 }).toBe(1);
+      for (const action of ['Retry', 'Duplicate', 'Update Data', 'Clean'])
+        expect(await jobAction(ro, action), action).toBeUndefined();
+      expect(await ro.locator('body').innerText()).toMatch(/read-only/i);
+      await ro.goto(`${readOnly.dashboard}queue/upload?status=failed`);
+      await expect
+        .poll(() => ro.locator('body').innerText(), { timeout: 15_000 })
+        .toContain('upload Retry Me.pkg');
+      const list = await ro.locator('body').innerText();
+      expect(list).not.toContain('Retry all');
+      expect(list).not.toContain('Clean all');
+    } finally {
+      await ro.close();
+    }
+    // The writable monitor shows them for the same job.
+    await page.goto(`${monitor.dashboard}queue/upload?status=failed`);
+    await expect
+      .poll(() => page.locator('body').innerText(), { timeout: 15_000 })
+      .toContain('Retry all');
+  });
+
+  it('Retry in the page resumes the upload: only the part that failed is sent again', async () => {
+    // The parts that were in flight when the upload failed finish meanwhile: the parts
+    // done are read once the part queue is idle.
+    await expect
+      .poll(
+        async () =>
+          Object.values(
+            await fleet.queue('upload-part').getJobCounts('active', 'waiting', 'delayed'),
+          ).reduce((a, b) => a + b, 0),
+        { timeout: 30_000 },
+      )
+      .toBe(0);
+    const failed = (await fleet.queue('upload').getJob(failedId))!;
+    partsBefore = Object.values(await failed.getChildrenValues<PartResult>())
+      .map(p => p.partNumber)
+      .sort((a, b) => a - b);
+    expect(partsBefore).not.toContain(2);
+    await fleet.sim.control.clearFaults();
+    await fleet.sim.control.resetCounters();
+    await page.goto(`${monitor.dashboard}queue/upload/${failedId}`);
+    await expect.poll(() => page.getByText('Job flow').count(), { timeout: 15_000 }).toBe(1);
+    const retry = await jobAction(page, 'Retry');
+    expect(retry, 'a Retry button on the failed job').toBeDefined();
+    await retry!.click();
+    await page.getByRole('alertdialog').getByRole('button', { name: 'Confirm' }).click();
+    const uploads = fleet.queue('upload');
+    await expect.poll(() => uploads.getJobState(failedId), { timeout: 10_000 }).not.toBe('failed');
+    const job = await waitForJob(uploads, failedId, 60_000);
+    expect(job.failedReason, job.failedReason).toBeUndefined();
+    expect(await job.getState()).toBe('completed');
+    const c = await fleet.sim.control.counters();
+    const missing = [1, 2, 3].filter(n => !partsBefore.includes(n));
+    expect(
+      Object.keys(c.uploadPartByNumber)
+        .map(Number)
+        .sort((a, b) => a - b),
+    ).toEqual(missing);
+    for (const n of missing) expect(c.uploadPartByNumber[String(n)], `part ${n}`).toBe(1);
+    expect(c.calls['CreateMultipartUpload'] ?? 0).toBe(0);
+    expect(await fleet.sim.control.listMultipartUploads()).toEqual([]);
+
+    await page.goto(`${monitor.dashboard}queue/upload?status=completed`);
+    await expect
+      .poll(() => page.locator('body').innerText(), { timeout: 15_000 })
+      .toContain('upload Retry Me.pkg · 24.0 MiB');
+    const body = await page.locator('body').innerText();
+    expect(body).toContain('upload Browser Suite.pkg · 20.0 MiB');
+    for (const shot of [
+      join(ARTIFACTS, 'monitor-named-jobs.png'),
+      '/tmp/jcds-dashboard-named-jobs.png',
+    ])
+      await page.screenshot({ path: shot, fullPage: true });
+    await page.goto(`${monitor.dashboard}queue/upload/${failedId}`);
+    await expect
+      .poll(() => page.locator('body').innerText(), { timeout: 15_000 })
+      .toContain('3 done');
+    expect(await page.locator('body').innerText()).not.toContain('1 failed');
+  });
+});
+
 describe('metrics and health', () => {
   it("/metrics exports job counts and the workers' counters from Redis", async () => {
     const res = await fetch(`${monitor.url}/metrics`, { headers: AUTH });
@@ -259,16 +457,18 @@ describe('metrics and health', () => {
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     const text = await res.text();
     expect(text).toContain('jcds_redis_up 1');
-    expect(text).toMatch(/^jcds_jobs\{queue="upload",state="completed"\} 1$/m);
-    expect(text).toMatch(/^jcds_jobs\{queue="upload-part",state="completed"\} 4$/m);
+    // Two uploads of 3 parts and a hash job each: the first, and the one retried above.
+    expect(text).toMatch(/^jcds_jobs\{queue="upload",state="completed"\} 2$/m);
+    expect(text).toMatch(/^jcds_jobs\{queue="upload-part",state="completed"\} 8$/m);
+    expect(text).toMatch(/^jcds_jobs\{queue="upload-part",state="failed"\} 0$/m);
     expect(text).toMatch(/^jcds_jobs\{queue="download",state="delayed"\} 1$/m);
     const uploaded = Number(/^jcds_bytes_uploaded_total (\d+)$/m.exec(text)?.[1]);
     expect(uploaded).toBeGreaterThanOrEqual(20 * MiB);
     expect(text).toMatch(
-      /^jcds_upload_duration_seconds_count\{transport="s3",outcome="created"\} 1$/m,
+      /^jcds_upload_duration_seconds_count\{transport="s3",outcome="created"\} 2$/m,
     );
     expect(text).toMatch(
-      /^jcds_upload_duration_seconds_bucket\{transport="s3",outcome="created",le="\+Inf"\} 1$/m,
+      /^jcds_upload_duration_seconds_bucket\{transport="s3",outcome="created",le="\+Inf"\} 2$/m,
     );
     expect(text).toContain('# TYPE jcds_credential_renewals_total counter');
     expect(text).toContain('# TYPE jcds_job_failures_total counter');

@@ -96,7 +96,7 @@ describe('upload recovery', () => {
     expect(await f.sim.control.listMultipartUploads()).toEqual([]);
   });
 
-  it('a part failing for good fails the job with the reason; no package, no open multipart upload', async () => {
+  it('a part failing for good fails the job with the reason; no package; the multipart upload is kept for a retry', async () => {
     const f = await setup([], { JCDS_PART_ATTEMPTS: '3' });
     await f.startWorker();
     await f.sim.control.setFaults({ failPartNumbers: [3] });
@@ -106,7 +106,16 @@ describe('upload recovery', () => {
     expect(await job.getState()).toBe('failed');
     expect(job.failedReason).toMatch(/UploadPart 3 of Broken Part\.pkg/);
     expect(await jamf!.findPackageByFileName('Broken Part.pkg')).toBeUndefined();
-    expect(await f.sim.control.listMultipartUploads()).toEqual([]);
+    // Kept, with the parts S3 holds, so that a retry resumes (test/integration/retry.test.ts).
+    expect(await f.sim.control.listMultipartUploads()).toHaveLength(1);
+    expect(job.data).toMatchObject({ step: 'complete', resume: true });
+    // Nothing goes on being sent for it.
+    await sleep(500);
+    const counts = await f.queue('upload-part').getJobCounts('waiting', 'delayed', 'prioritized');
+    expect(
+      Object.values(counts).every(n => n === 0),
+      JSON.stringify(counts),
+    ).toBe(true);
   });
 
   it('a file modified mid-upload fails with FILE_CHANGED and nothing is published', async () => {

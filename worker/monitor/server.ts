@@ -7,13 +7,14 @@
  *   GET /metrics     → Prometheus text (prometheus.ts)         Basic auth when configured
  *   GET /healthz     → 200 {status:"ok"} / 503 when Redis does not answer (never auth)
  *
- * Job data, return values and progress are shown through a redacting formatter. With
- * readOnly every queue is in Bull Board's readOnlyMode (its write API answers 405).
+ * Every queue is shown through board.ts (JcdsQueueAdapter): jobs named after what they
+ * move, progress in bytes and percent, failure reasons with their code and advice first and
+ * no stack traces, everything redacted. With readOnly every queue is in Bull Board's
+ * readOnlyMode (its write API answers 405 and the UI shows no action buttons).
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import express from 'express';
 import { Redis } from 'ioredis';
@@ -23,8 +24,8 @@ import { connectProducer, describeRedisUrl, redisOptions } from '../../shared/qu
 import { openQueue } from '../../shared/queues/factory.ts';
 import { ALL_QUEUES, QUEUES } from '../../shared/queues/names.ts';
 import { assertSafeBinding, basicAuth, type MonitorCredentials } from './auth.ts';
+import { JcdsQueueAdapter } from './board.ts';
 import { createExporter } from './prometheus.ts';
-import { redact } from './redact.ts';
 import { withTimeout } from './timeout.ts';
 
 export const DASHBOARD_PATH = '/queues';
@@ -60,7 +61,8 @@ export interface MonitorHandle {
 }
 
 const DESCRIPTIONS: Record<string, string> = {
-  [QUEUES.upload]: 'one job per package to publish (step job: prepare, stage, complete, finalize)',
+  [QUEUES.upload]:
+    'one job per package to publish (step job: prepare, stage, complete, finalize); Retry on a failed upload resumes it',
   [QUEUES.uploadPart]: 'multipart children of uploads: one job per S3 part, plus the hash job',
   [QUEUES.download]: 'one job per JCDS file to fetch, verified',
   [QUEUES.sync]: 'folder syncs, up or down (scheduled or on demand)',
@@ -98,18 +100,13 @@ export async function startMonitor(options: MonitorOptions): Promise<MonitorHand
   });
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(DASHBOARD_PATH);
-  const adapters = queues.map(q => {
-    const a = new BullMQAdapter(q, {
-      readOnlyMode: Boolean(options.readOnly),
-      allowRetries: !options.readOnly,
-      description: DESCRIPTIONS[q.name] ?? '',
-      prefix: '',
-    });
-    a.setFormatter('data', redact);
-    a.setFormatter('returnValue', redact);
-    a.setFormatter('progress', redact);
-    return a;
-  });
+  const adapters = queues.map(
+    q =>
+      new JcdsQueueAdapter(q, {
+        readOnly: Boolean(options.readOnly),
+        description: DESCRIPTIONS[q.name] ?? '',
+      }),
+  );
   createBullBoard({
     queues: adapters,
     serverAdapter,

@@ -12,6 +12,7 @@ import type {
   SyncTrackedJob,
   UploadResult,
 } from '../../shared/queues/jobs.ts';
+import { downloadJobName, uploadJobName } from '../../shared/queues/names.ts';
 import type { PlannedJob } from './sync-up.ts';
 
 const BULK = 500;
@@ -28,7 +29,11 @@ export async function enqueuePlanned(
     for (let i = 0; i < mine.length; i += BULK) {
       const slice = mine.slice(i, i + BULK);
       const added = await queue.addBulk(
-        slice.map(j => ({ name: queueName, data: j.data, opts: j.opts as JobsOptions })),
+        slice.map(j => ({
+          name: queueName === 'upload' ? uploadJobName(j.fileName) : downloadJobName(j.fileName),
+          data: j.data,
+          opts: j.opts as JobsOptions,
+        })),
       );
       for (const [k, job] of added.entries())
         tracked.push({ jobId: String(job.id), fileName: slice[k]!.fileName, queue: queueName });

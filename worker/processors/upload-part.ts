@@ -1,7 +1,7 @@
 /**
- * The `upload-part` queue: `part` jobs send one byte range of a file as one S3 part, and
- * the `hash` job computes the file's SHA3-512 and MD5 while the parts go up
- * (shared/upload/part-queue.ts adds both).
+ * The `upload-part` queue: part jobs send one byte range of a file as one S3 part, and
+ * the hash job (told apart by its data: it has no part number) computes the file's
+ * SHA3-512 and MD5 while the parts go up (shared/upload/part-queue.ts adds both).
  *
  * A part reads exactly its range, checks the file did not change (size and mtime as
  * enqueued, before and after the read), sends it with Content-MD5 so S3 checks the bytes,
@@ -30,6 +30,11 @@ export interface PartDeps {
 }
 
 type PartQueueJob = Job<PartJobData | HashJobData, PartResult | HashResult>;
+
+/** A part job's data (it has a part number); anything else in this queue is the hash job. */
+export function isPartData(d: PartJobData | HashJobData): d is PartJobData {
+  return typeof (d as Partial<PartJobData>).partNumber === 'number';
+}
 
 /** Adds `bytes` to the parent's running total and publishes it as the parent's progress. */
 async function bumpParentProgress(redis: Redis, d: PartJobData, bytes: number): Promise<void> {
@@ -87,13 +92,12 @@ export function partProcessor(deps: PartDeps, queue: Queue) {
       rateLimit: queue,
       throttleMs: 2_000,
       logFields: job => ({
-        job: job.name,
-        ...('partNumber' in job.data ? { part: job.data.partNumber } : {}),
+        job: isPartData(job.data) ? 'part' : 'hash',
+        ...(isPartData(job.data) ? { part: job.data.partNumber } : {}),
       }),
+      // Told apart by their data, not their names (names are free text for people).
       run: (job: PartQueueJob, { signal }) =>
-        job.name === 'hash'
-          ? processHash(job.data as HashJobData, signal)
-          : processPart(deps, job.data as PartJobData, signal),
+        isPartData(job.data) ? processPart(deps, job.data, signal) : processHash(job.data, signal),
     },
     deps,
   );

@@ -1,7 +1,8 @@
 /**
  * `jcds ls [--json]`: the files in JCDS and the package records in Jamf Pro side by side,
  * joined on the file name (name, size, SHA3-512, package id). Needs the Jamf variables.
- * A server without the JCDS v1 endpoints (404) lists the packages alone.
+ * A server without the JCDS v1 endpoints (404) lists the packages alone. The table is the
+ * command's output (stdout: `jcds ls > files.txt`); the count line is a note (stderr).
  */
 import type { Command } from 'commander';
 import { errorCode } from '../../../shared/errors.ts';
@@ -99,7 +100,7 @@ export function registerLs(program: Command, ctx: CliContext): void {
         return;
       }
       const { io } = ctx;
-      io.err(
+      io.out(
         table(
           ['NAME', 'SIZE', 'SHA3-512', 'PACKAGE', 'PACKAGE NAME'],
           rows.map(r => [
@@ -109,7 +110,7 @@ export function registerLs(program: Command, ctx: CliContext): void {
             r.packageId ?? (r.inJcds ? '(none)' : '-'),
             r.packageName ?? '',
           ]),
-          { right: [1] },
+          { right: [1], ...(io.outIsTTY ? { fit: io.columns - 1 } : {}) },
         ),
       );
       io.err(

@@ -8,10 +8,23 @@ import { Argument, type Command } from 'commander';
 import type { SyncDirection } from '../../../shared/queues/jobs.ts';
 import type { ScheduleInfo } from '../../schedules.ts';
 import type { CliContext } from '../context.ts';
-import { formatTime, table } from '../format.ts';
+import { formatTimeIn, localZone, table } from '../format.ts';
 import { emitJson } from '../io.ts';
 
-const zone = (s: ScheduleInfo): string => s.tz ?? "the worker's local time";
+const zone = (s: ScheduleInfo): string => s.tz ?? `the worker's local time`;
+
+/**
+ * The next run in the schedule's zone, named: "2026-01-02 02:00 UTC". Without --tz the
+ * worker's local zone decides, which this machine cannot know: its own is shown, marked.
+ */
+export function nextRunText(s: Pick<ScheduleInfo, 'next' | 'tz'>): string {
+  if (!s.next) return '-';
+  return s.tz ? formatTimeIn(s.next, s.tz) : `${formatTimeIn(s.next, localZone())} (local)`;
+}
+
+/** The --cron help: 5 fields, or 6 with seconds first. */
+export const CRON_HELP =
+  'cron pattern: 5 fields "minute hour day-of-month month day-of-week" (e.g. "0 2 * * *": 02:00 every day), or 6 fields with seconds first';
 
 export function registerSchedule(program: Command, ctx: CliContext): void {
   const schedule = program.command('schedule').description('recurring syncs (cron)');
@@ -24,10 +37,7 @@ export function registerSchedule(program: Command, ctx: CliContext): void {
     .addArgument(new Argument('<action>', 'what to run').choices(['sync']))
     .addArgument(new Argument('<direction>', 'up or down').choices(['up', 'down']))
     .argument('<dir>', 'the folder (every worker must see it at the same path)')
-    .requiredOption(
-      '--cron <pattern>',
-      'cron: minute hour day month weekday (6 fields: seconds first)',
-    )
+    .requiredOption('--cron <pattern>', CRON_HELP)
     .option(
       '--tz <zone>',
       "IANA time zone of the pattern, e.g. UTC or Europe/Paris (default: the worker's)",
@@ -53,7 +63,7 @@ export function registerSchedule(program: Command, ctx: CliContext): void {
         if (opts.json) emitJson(ctx.io, { event: 'schedule', ...s });
         else {
           ctx.io.err(
-            `Schedule ${s.name}: sync ${s.direction} ${s.dir} at "${s.cron}" (${zone(s)}); next run ${formatTime(s.next)}.\n` +
+            `Schedule ${s.name}: sync ${s.direction} ${s.dir} at "${s.cron}" (${zone(s)}); next run ${nextRunText(s)}.\n` +
               'Runs happen while a worker is running (`jcds worker`).\n',
           );
         }
@@ -76,7 +86,8 @@ export function registerSchedule(program: Command, ctx: CliContext): void {
         );
         return;
       }
-      ctx.io.err(
+      // The list is the command's output: stdout, like `status` and `ls`.
+      ctx.io.out(
         table(
           ['NAME', 'CRON', 'TZ', 'SYNC', 'DIR', 'NEXT RUN', 'RUNS'],
           list.map(s => [
@@ -85,9 +96,10 @@ export function registerSchedule(program: Command, ctx: CliContext): void {
             s.tz ?? 'local',
             s.direction,
             s.dir,
-            formatTime(s.next),
+            nextRunText(s),
             String(s.runs ?? 0),
           ]),
+          { right: [6], ...(ctx.io.outIsTTY ? { fit: ctx.io.columns - 1 } : {}) },
         ),
       );
     });

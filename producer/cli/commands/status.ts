@@ -1,11 +1,25 @@
 /**
- * `jcds status [JOB_ID] [--json]`: queue counts and the recent jobs (state, size, speed,
- * error), or one job (`12` or `upload:12`) with its parts.
+ * `jcds status [JOB_ID...] [--json] [--follow]`: queue counts and the recent jobs (state,
+ * size, speed, error), or jobs (`12` or `upload:12`) with their parts. The tables are the
+ * command's output and go to stdout (`jcds status | grep Office` works); notes go to
+ * stderr. `--follow` follows the given jobs, or every unfinished upload, download and sync,
+ * to their end, as `--wait` does (progress on stderr, exit 1 when one failed).
  */
 import type { Command } from 'commander';
+import type { JobType } from 'bullmq';
+import { AppError } from '../../../shared/errors.ts';
 import { QUEUES } from '../../../shared/queues/names.ts';
 import { intArg, type CliContext } from '../context.ts';
-import { formatBytes, formatDuration, formatSpeed, formatTime, table } from '../format.ts';
+import type { TrackedJob } from '../follow.ts';
+import {
+  formatBytes,
+  formatDuration,
+  formatSpeed,
+  formatTime,
+  paint,
+  table,
+  useColor,
+} from '../format.ts';
 import { emitJson } from '../io.ts';
 import {
   COUNT_STATES,
@@ -17,37 +31,117 @@ import {
   summarize,
   type JobSummary,
 } from '../status-data.ts';
+import { follow } from '../wait.ts';
 
 const progressText = (j: JobSummary): string => {
-  if (j.state === 'completed') return '100%';
+  if (j.state === 'completed')
+    return (j.result as { outcome?: unknown } | null)?.outcome === 'unchanged'
+      ? 'unchanged'
+      : '100%';
   if (j.bytesDone === null || !j.size) return j.phase ?? '-';
   return `${Math.floor((j.bytesDone * 100) / j.size)}%${j.phase ? ` ${j.phase}` : ''}`;
 };
 
+/** The states of a job that has not ended. */
+const UNFINISHED: JobType[] = ['active', 'waiting', 'prioritized', 'waiting-children', 'delayed'];
+
+interface StatusOptions {
+  json?: boolean;
+  limit: number;
+  follow?: boolean;
+}
+
 export function registerStatus(program: Command, ctx: CliContext): void {
   program
     .command('status')
-    .description('queue counts and recent jobs, or one job (JOB_ID or QUEUE:JOB_ID) with its parts')
-    .argument('[jobId]', 'a job id, e.g. 12 or upload:12')
-    .option('--json', 'print one JSON object on stdout')
+    .description(
+      'queue counts and recent jobs, or jobs (JOB_ID or QUEUE:JOB_ID) with their parts; --follow follows them to their end',
+    )
+    .argument('[jobIds...]', 'job ids, e.g. 12 or upload:12')
+    .option('--json', 'print JSON on stdout (one object per job; with --follow, NDJSON events)')
     .option('--limit <n>', 'how many recent jobs to show', intArg(1, 500), 20)
-    .action(async (jobId: string | undefined, opts: { json?: boolean; limit: number }) => {
+    .option(
+      '--follow',
+      'follow the given jobs (or every unfinished upload, download and sync) until they end',
+    )
+    .action(async (jobIds: string[], opts: StatusOptions) => {
       ctx.config();
       const producer = await ctx.producer();
       const queues = statusQueues(producer);
       try {
-        if (jobId === undefined) await overview(ctx, queues, opts);
-        else await oneJob(ctx, queues, jobId, Boolean(opts.json));
+        if (opts.follow) await followJobsOf(ctx, queues, jobIds, Boolean(opts.json));
+        else if (jobIds.length === 0) await overview(ctx, queues, opts);
+        else {
+          for (const [i, id] of jobIds.entries()) {
+            if (i > 0 && !opts.json) ctx.io.out('\n');
+            await oneJob(ctx, queues, id, Boolean(opts.json));
+          }
+        }
       } finally {
         await queues[QUEUES.uploadPart]!.close();
       }
     });
 }
 
+/** A job as `follow` tracks it: its label, size and unit from its data. */
+export function trackedOf(queue: TrackedJob['queue'], summary: JobSummary): TrackedJob {
+  return {
+    queue,
+    jobId: summary.jobId,
+    label: summary.label,
+    ...(summary.size !== null && queue.name !== QUEUES.sync ? { size: summary.size } : {}),
+    ...(queue.name === QUEUES.sync ? { unit: 'jobs' as const } : {}),
+  };
+}
+
+async function followJobsOf(
+  ctx: CliContext,
+  queues: ReturnType<typeof statusQueues>,
+  refs: string[],
+  json: boolean,
+): Promise<void> {
+  const jobs: TrackedJob[] = [];
+  if (refs.length > 0) {
+    for (const ref of refs) {
+      const { queue, job } = await findJob(queues, ref);
+      if (queue === QUEUES.uploadPart) {
+        throw new AppError(
+          'USAGE',
+          `${ref} is a part job: follow its upload instead (jcds status --follow upload:${String(job.id).replace(/-(r\d+-)?p\d+$|-hash$/, '')}).`,
+        );
+      }
+      jobs.push(trackedOf(queues[queue]!, summarize(queue, job, await job.getState())));
+    }
+  } else {
+    for (const name of [QUEUES.upload, QUEUES.download, QUEUES.sync]) {
+      const q = queues[name]!;
+      for (const job of await q.getJobs(UNFINISHED, 0, 999, true)) {
+        // A schedule's next run waits for its time (hours, maybe): not work in flight.
+        if (!job || (job.repeatJobKey && !job.processedOn)) continue;
+        jobs.push(trackedOf(q, summarize(name, job, 'unknown')));
+      }
+    }
+    if (jobs.length === 0) {
+      if (json) emitJson(ctx.io, { event: 'summary', waited: true, total: 0 });
+      else ctx.io.err('Nothing in flight: no upload, download or sync is waiting or running.\n');
+      return;
+    }
+  }
+  if (!json) {
+    ctx.io.err(
+      `Following ${jobs.length} job(s): ${jobs
+        .slice(0, 10)
+        .map(j => `${j.queue.name}:${j.jobId}`)
+        .join(', ')}${jobs.length > 10 ? ', …' : ''} (Ctrl-C stops following; the jobs go on)\n`,
+    );
+  }
+  await follow(ctx, jobs, json);
+}
+
 async function overview(
   ctx: CliContext,
   queues: ReturnType<typeof statusQueues>,
-  opts: { json?: boolean; limit: number },
+  opts: StatusOptions,
 ): Promise<void> {
   const counts = await queueCounts(queues);
   const jobs = await recentJobs(queues, opts.limit);
@@ -56,19 +150,25 @@ async function overview(
     return;
   }
   const { io } = ctx;
-  io.err(
+  const colors = paint(useColor(Boolean(io.outIsTTY), io.env));
+  const fit = io.outIsTTY ? { fit: io.columns - 1 } : {};
+  io.out(
     table(
       ['QUEUE', ...COUNT_STATES.map(s => s.toUpperCase())],
       Object.entries(counts).map(([q, c]) => [q, ...COUNT_STATES.map(s => String(c[s] ?? 0))]),
-      { right: COUNT_STATES.map((_, i) => i + 1) },
+      {
+        right: COUNT_STATES.map((_, i) => i + 1),
+        style: (_row, col, text) =>
+          COUNT_STATES[col - 1] === 'failed' && text.trim() !== '0' ? colors.red(text) : text,
+      },
     ),
   );
   if (jobs.length === 0) {
     io.err('\nNo recent jobs. Publish with `jcds upload FILE...`.\n');
     return;
   }
-  io.err('\nRecent jobs:\n');
-  io.err(
+  io.out('\nRecent jobs:\n');
+  io.out(
     table(
       ['QUEUE', 'JOB', 'NAME', 'STATE', 'SIZE', 'PROGRESS', 'SPEED', 'FINISHED', 'ERROR'],
       jobs.map(j => [
@@ -82,7 +182,13 @@ async function overview(
         formatTime(j.finishedAt ?? undefined),
         j.error ?? '',
       ]),
-      { right: [4, 6], maxWidth: 70 },
+      {
+        right: [4, 6],
+        maxWidth: 70,
+        ...fit,
+        style: (row, col, text) =>
+          jobs[row]!.state === 'failed' && (col === 3 || col === 8) ? colors.red(text) : text,
+      },
     ),
   );
 }
@@ -103,12 +209,14 @@ async function oneJob(
     return;
   }
   const { io } = ctx;
+  const colors = paint(useColor(Boolean(io.outIsTTY), io.env));
   if (others.length > 0)
     io.err(`(the same id also exists as ${others.join(', ')}; use QUEUE:ID to pick one)\n`);
+  const failed = summary.state === 'failed';
   const rows: Array<[string, string]> = [
     ['job', `${queue}:${summary.jobId} (${summary.name})`],
     ['name', summary.label],
-    ['state', summary.state],
+    ['state', failed ? colors.red(summary.state) : summary.state],
     ['size', summary.size === null ? '-' : formatBytes(summary.size)],
     ['progress', progressText(summary)],
     ['speed', formatSpeed(summary.speed ?? undefined)],
@@ -119,13 +227,13 @@ async function oneJob(
   ];
   if (summary.startedAt && summary.finishedAt)
     rows.push(['took', formatDuration(summary.finishedAt - summary.startedAt)]);
-  if (summary.error) rows.push(['error', summary.error]);
+  if (summary.error) rows.push(['error', failed ? colors.red(summary.error) : summary.error]);
   if (summary.result) rows.push(['result', JSON.stringify(summary.result)]);
-  for (const [k, v] of rows) io.err(`${k.padEnd(9)} ${v}\n`);
+  for (const [k, v] of rows) io.out(`${k.padEnd(9)} ${v}\n`);
   if (parts.length > 0) {
     const done = parts.filter(p => p.state === 'completed').length;
-    io.err(`\nParts (${done}/${parts.length} done):\n`);
-    io.err(
+    io.out(`\nParts (${done}/${parts.length} done):\n`);
+    io.out(
       table(
         ['CHILD', 'PART', 'STATE', 'SIZE', 'ATTEMPTS', 'ERROR'],
         parts.map(p => [
@@ -136,9 +244,15 @@ async function oneJob(
           p.attemptsMade === null ? '-' : String(p.attemptsMade),
           p.error ?? '',
         ]),
-        { right: [1, 3, 4], maxWidth: 80 },
+        {
+          right: [1, 3, 4],
+          maxWidth: 80,
+          ...(io.outIsTTY ? { fit: io.columns - 1 } : {}),
+          style: (row, col, text) =>
+            parts[row]!.state === 'failed' && (col === 2 || col === 5) ? colors.red(text) : text,
+        },
       ),
     );
   }
-  if (logs.length > 0) io.err(`\nLast log lines:\n${logs.map(l => `  ${l}`).join('\n')}\n`);
+  if (logs.length > 0) io.out(`\nLast log lines:\n${logs.map(l => `  ${l}`).join('\n')}\n`);
 }

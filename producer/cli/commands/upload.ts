@@ -3,8 +3,10 @@
  * [--priority N] [--package-priority N]`: validates every file first (nothing is enqueued
  * when one is bad), enqueues them in bulk, and with --wait follows them to the end.
  */
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { AppError, errorCode } from '../../../shared/errors.ts';
+import { AppError, errorCode, type ErrorCode } from '../../../shared/errors.ts';
 import { checkUploadFile } from '../../../shared/files.ts';
 import type { IfExists } from '../../../shared/queues/jobs.ts';
 import { intArg, type CliContext } from '../context.ts';
@@ -68,18 +70,51 @@ export function registerUpload(program: Command, ctx: CliContext): void {
 }
 
 /**
+ * A folder is refused before the file checks: they would call it a file without an
+ * extension, where the fix is `jcds sync up`.
+ */
+async function checkNotFolder(path: string): Promise<void> {
+  const st = await stat(path).catch(() => undefined);
+  if (st?.isDirectory()) {
+    const abs = resolve(path);
+    throw new AppError(
+      'FILE_NOT_REGULAR',
+      `${abs} is a folder: publish a folder with \`jcds sync up ${JSON.stringify(abs)}\` (new and changed packages), or upload the files in it (jcds upload ${JSON.stringify(abs)}/*.pkg).`,
+    );
+  }
+}
+
+/**
  * Checks every file before connecting anywhere, and reports every bad one at once (a
- * batch of hundreds should not fail one file per run).
+ * batch of hundreds should not fail one file per run). Each problem keeps its own code,
+ * in the text and in --json's `details.problems`; the error's code is the first bad
+ * file's, so a missing file is FILE_NOT_FOUND for people and for programs alike.
  */
 async function checkAll(files: string[]): Promise<void> {
-  const results = await Promise.allSettled(files.map(f => checkUploadFile(f)));
-  const problems = results.flatMap(r => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  const results = await Promise.allSettled(
+    files.map(async f => {
+      await checkNotFolder(f);
+      return checkUploadFile(f);
+    }),
+  );
+  const problems = results.flatMap((r, i) =>
+    r.status === 'rejected' ? [{ path: files[i]!, err: r.reason as unknown }] : [],
+  );
   if (problems.length === 0) return;
-  if (problems.length === 1) throw problems[0];
-  const codes = new Set(problems.map(p => errorCode(p)));
-  const lines = problems.map(p => `  - ${(p as Error).message}`).join('\n');
+  if (problems.length === 1) throw problems[0]!.err;
+  const codeOf = (err: unknown): ErrorCode => (errorCode(err) as ErrorCode | undefined) ?? 'USAGE';
+  const lines = problems.map(p => `  - [${codeOf(p.err)}] ${(p.err as Error).message}`).join('\n');
   throw new AppError(
-    codes.size === 1 ? ([...codes][0] as AppError['code']) : 'USAGE',
+    codeOf(problems[0]!.err),
     `${problems.length} of ${files.length} files cannot be uploaded; nothing was enqueued:\n${lines}`,
+    {
+      details: {
+        problems: problems.map(p => ({
+          path: resolve(p.path),
+          code: codeOf(p.err),
+          message: (p.err as Error).message,
+        })),
+      },
+    },
   );
 }

@@ -183,10 +183,8 @@ export async function runBatch(
         const hashes = { sha3_512: sha3.digest('hex'), md5: md5.digest('hex') };
         // finalize (a new file: no second look-up)
         const id = String(
-          (
-            // No hash fields: Jamf computes its own, which is what the poll compares.
-            await jamf.createPackage({ packageName: fileName, fileName })
-          ).id,
+          // No hash fields: Jamf computes its own, which is what the poll compares.
+          (await jamf.createPackage({ packageName: fileName, fileName })).id,
         );
         ids.push(id);
         await jamf.refreshJcdsInventory(fileName);

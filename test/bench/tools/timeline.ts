@@ -33,7 +33,10 @@ try {
   );
   const rows = jobs
     .map(j => ({
-      name: j.name === 'hash' ? 'hash' : `p${(j.data as { partNumber: number }).partNumber}`,
+      name:
+        typeof (j.data as { partNumber?: number }).partNumber === 'number'
+          ? `p${(j.data as { partNumber: number }).partNumber}`
+          : 'hash',
       created: j.timestamp - t0,
       started: (j.processedOn ?? 0) - t0,
       finished: (j.finishedOn ?? 0) - t0,

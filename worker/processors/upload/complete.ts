@@ -4,8 +4,16 @@
  * (moveToWaitingChildren), then completes the multipart upload from the children's ETags
  * (shared/upload/multipart.ts: cross-checked with ListParts, confirmed with HeadObject
  * after NoSuchUpload). A child that failed for good wakes this job
- * (continueParentOnFailure): it aborts the multipart upload, removes the children still
- * waiting and fails with the part's reason.
+ * (continueParentOnFailure): it fails with the part's reason.
+ *
+ * A retry resumes. A failure for good at this step keeps the multipart upload, the parts
+ * S3 holds and their ETags (index.ts `cleanup`) and marks the checkpoint `resume`. BullMQ's
+ * retry (the dashboard's Retry, `jcds retry`) moves only this job back to wait: the child
+ * failure stays recorded in its `failed` hash and the child stays failed. So the run after
+ * a retry first takes those failures back (shared/upload/part-queue.ts
+ * `takeBackFailures`: each failed child is retried with fresh attempts, which puts it back
+ * into this job's dependencies), adds the parts not done, and waits for them: only the
+ * missing parts are sent again.
  */
 import { UnrecoverableError, WaitingChildrenError } from 'bullmq';
 import { AppError, errorCode, formatReason, parseReason } from '../../../shared/errors.ts';
@@ -17,17 +25,24 @@ import type { StepOutcome } from '../../step-machine.ts';
 import { abortMultipart } from './abort.ts';
 import { uploadRef, type StepArgs } from './job.ts';
 
-/** A child that failed for good: abort the multipart upload and fail with its reason. */
+/** The checkpoint of this step, with the mark a failure for good leaves for a retry. */
+export type CompleteCheckpoint = UploadAt<'complete'> & {
+  /** The job failed for good at this step: its next run is a retry, which resumes. */
+  resume?: true;
+};
+
+/** The checkpoint marked for a retry to resume (index.ts cleanup). */
+export function markForResume(d: UploadAt<'complete'>): CompleteCheckpoint {
+  return { ...d, resume: true };
+}
+
+/**
+ * A child that failed for good: fail with its reason (for good: the failure policy's
+ * clean-up keeps the multipart upload for a retry, or aborts it when the file changed).
+ */
 async function failOnChildFailure(args: StepArgs, d: UploadAt<'complete'>): Promise<void> {
   const failed = await firstFailedChild(args.job);
   if (!failed) return;
-  await abortMultipart(
-    args.deps,
-    args.job,
-    d.multipart,
-    `child ${failed.child} failed`,
-    args.run.log,
-  );
   throw new UnrecoverableError(
     parseReason(failed.reason).code !== undefined
       ? failed.reason
@@ -35,12 +50,39 @@ async function failOnChildFailure(args: StepArgs, d: UploadAt<'complete'>): Prom
   );
 }
 
+/**
+ * The run after a retry of a job that failed for good at this step: the child failures it
+ * recorded are taken back (those children are retried), the parts not done are added, and
+ * the mark is cleared (saved last: a run cut off before it does the same again).
+ */
+async function resume(args: StepArgs, marked: CompleteCheckpoint): Promise<UploadAt<'complete'>> {
+  const { job } = args;
+  const mp = marked.multipart;
+  const done = await partsDone(job, mp.round ?? 0);
+  const missing = await args.deps.parts.addMissingParts(
+    { id: String(job.id), queue: job.queueQualifiedName },
+    uploadRef(job),
+    mp,
+    done,
+    { resume: true },
+  );
+  await job.log(
+    `retried: resuming the multipart upload with ${done.size} of ${mp.partCount} parts done; ${missing} to send`,
+  );
+  const d: CompleteCheckpoint = { ...marked };
+  delete d.resume;
+  await args.save(d);
+  return d;
+}
+
 export async function complete(
   args: StepArgs,
-  d: UploadAt<'complete'>,
+  checkpoint: UploadAt<'complete'>,
 ): Promise<StepOutcome<UploadJobData, UploadResult>> {
   const { deps, job, run } = args;
   const { engine, parts: partJobs, vault } = deps;
+  const marked: CompleteCheckpoint = checkpoint;
+  const d = marked.resume ? await resume(args, marked) : checkpoint;
   const mp = d.multipart;
   const ref = uploadRef(job);
 

@@ -65,7 +65,7 @@ export async function converge(
   const expected = { sha3_512: d.hashes.sha3_512, size: d.size, priorHash: d.priorHash };
   const deadline = clock.now() + deps.config.verifyTimeoutMs;
   let delay = 250;
-  let last: RecordState = {};
+  let last: RecordState;
   // After a resend the record first still shows the lost send (its hash, size "0").
   let lost = d.lostHash;
   for (;;) {

@@ -3,6 +3,9 @@
  * 3 configuration or connection) and the seams that keep process.exit out of the pure
  * parts: `run()` returns a code and never ends the process.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AppError, ConfigError, ERROR_CODES, type ErrorCode } from '../../../../shared/errors.ts';
@@ -114,9 +117,50 @@ describe('run() never ends the process', () => {
     expect(c.err()).toContain('2 of 2 files cannot be uploaded; nothing was enqueued');
     expect(c.err()).toContain('/no/such/file.pkg does not exist');
     expect(c.err()).not.toContain('REDIS_UNAVAILABLE');
+    // A missing file is FILE_NOT_FOUND for people and in JSON alike (issue 15: it was
+    // [USAGE] on stderr); every file keeps its own code.
+    expect(c.err()).toMatch(/^jcds: \[FILE_NOT_FOUND\] 2 of 2 files/);
+    expect(c.err()).toContain('- [FILE_NOT_FOUND] /no/such/file.pkg does not exist');
+    expect(c.err()).toContain('- [UNSUPPORTED_FILE_TYPE] "notes.txt" has the extension .txt');
     expect(c.json()).toEqual([
-      expect.objectContaining({ event: 'error', code: 'USAGE', exitCode: 2 }),
+      expect.objectContaining({
+        event: 'error',
+        code: 'FILE_NOT_FOUND',
+        exitCode: 2,
+        details: {
+          problems: [
+            expect.objectContaining({ path: '/no/such/file.pkg', code: 'FILE_NOT_FOUND' }),
+            expect.objectContaining({ code: 'UNSUPPORTED_FILE_TYPE' }),
+          ],
+        },
+      }),
     ]);
+  });
+
+  it('a folder given to upload is told to use `jcds sync up`, not that it has no extension', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'jcds-folder-'));
+    try {
+      const c = captureIo({ REDIS_URL: 'redis://127.0.0.1:1' });
+      expect(await run(['upload', dir], c.io)).toBe(2);
+      expect(c.err()).toContain(`[FILE_NOT_REGULAR] ${dir} is a folder`);
+      expect(c.err()).toContain(`jcds sync up "${dir}"`);
+      expect(c.err()).not.toContain('no extension');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a refused connection and a name that does not resolve read differently', async () => {
+    const refused = captureIo({ REDIS_URL: 'redis://127.0.0.1:1' });
+    expect(await run(['status'], refused.io)).toBe(3);
+    expect(refused.err()).toContain(
+      'connection refused (ECONNREFUSED): nothing listens on 127.0.0.1:1',
+    );
+    expect(refused.err()).not.toContain('Connection is closed');
+    const dns = captureIo({ REDIS_URL: 'redis://no-such-host.invalid:6379' });
+    expect(await run(['status'], dns.io)).toBe(3);
+    expect(dns.err()).toContain('the host name does not resolve');
+    expect(dns.err()).not.toContain('Connection is closed');
   });
 
   it('an invalid environment is exit 3 and names every variable to fix', async () => {
