@@ -91,6 +91,96 @@ export function newJamfClient(fleet: Fleet): JamfClient {
   });
 }
 
+/**
+ * The one allowance every upper bound of the fault suites adds to what the mechanism
+ * allows: scheduling on a loaded 2-core machine (timers firing late, a process woken by
+ * SIGCONT or spawned catching up, Redis and HTTP round trips, the test's own polling, at most
+ * 100 ms a round). A bound is never "what passed here": it is the mechanism's time plus this.
+ * Sized on the largest excess over a mechanism's worst case seen with a load average of 10
+ * on 2 cores (F1's takeover: 0.8 s past lockDuration + 2 stalledIntervals), with room to
+ * spare; the bounds stay at or below the fixed numbers they replaced (all but F2b: 5.3 s
+ * for 5 s).
+ */
+export const SLACK_MS = 5_000;
+
+/**
+ * BullMQ 6's `runRetryDelay` default (node_modules/bullmq/dist/esm/classes/worker.js; the
+ * fleet does not set it): after a Redis call of the fetch loop failed on a lost connection,
+ * a worker waits this long before it fetches again.
+ */
+export const BULLMQ_RUN_RETRY_DELAY_MS = 15_000;
+
+/**
+ * The lock timing of the fleet's workers (test/helpers/fleet.ts sets JCDS_LOCK_DURATION and
+ * JCDS_STALLED_INTERVAL), as BullMQ 6 applies it:
+ * - Renewal (worker.js, lock-manager.js): `lockRenewTime` defaults to lockDuration/2. The
+ *   LockManager's timer fires every lockRenewTime/2 and extends a job whose last extension is
+ *   more than lockRenewTime/2 old: in practice every lockDuration/4, never less often than
+ *   every lockRenewTime. A lock set at the last renewal lasts lockDuration, so once a worker
+ *   stops (SIGKILL, SIGSTOP) its locks expire between lockDuration - lockRenewTime =
+ *   lockDuration/2 and lockDuration later (`lockExpiresMs`), never sooner (timer lateness of
+ *   the stopped worker aside, a few ms against the lockDuration/4 it renews at in practice).
+ * - Takeover (moveStalledJobsToWait-9.lua): a check runs every stalledInterval, and at most
+ *   once per stalledInterval fleet-wide (the `stalled-check` key). It moves back to wait the
+ *   jobs of the `stalled` set whose lock is gone, then puts every active job in that set (a
+ *   renewal takes it out). So a job whose lock has expired is moved by the first or the second
+ *   check after that: within 2 stalledIntervals (`takeoverMs`), once a live worker's checker
+ *   runs.
+ */
+export interface LockTiming {
+  lockMs: number;
+  stalledMs: number;
+  /** BullMQ's lockRenewTime: the longest a live worker's lock goes without renewal. */
+  renewMs: number;
+  /** When a stopped worker's locks expire, after it stopped. */
+  lockExpiresMs: { min: number; max: number };
+  /** The longest from a lock's expiry to its job being back in wait (2 checks). */
+  takeoverMs: number;
+}
+
+export function lockTiming(fleet: Fleet): LockTiming {
+  const lockMs = Number(fleet.env['JCDS_LOCK_DURATION']);
+  const stalledMs = Number(fleet.env['JCDS_STALLED_INTERVAL']);
+  if (!(lockMs > 0) || !(stalledMs > 0))
+    throw new Error('the fleet has no JCDS_LOCK_DURATION / JCDS_STALLED_INTERVAL');
+  const renewMs = lockMs / 2;
+  return {
+    lockMs,
+    stalledMs,
+    renewMs,
+    lockExpiresMs: { min: lockMs - renewMs, max: lockMs },
+    takeoverMs: 2 * stalledMs,
+  };
+}
+
+/** A job's lock as a worker held it: the key and the worker's token (its value). */
+export interface HeldLock {
+  jobId: string;
+  key: string;
+  token: string;
+}
+
+/** The locks of the queue's active jobs now (read them while only one worker runs). */
+export async function heldLocks(queue: Queue): Promise<HeldLock[]> {
+  const r = await queue.getBackend().client;
+  const ids = await r.lrange(queue.toKey('active'), 0, -1);
+  const locks: HeldLock[] = [];
+  for (const jobId of ids) {
+    const key = queue.toKey(`${jobId}:lock`);
+    const token = await r.get(key);
+    if (token) locks.push({ jobId, key, token });
+  }
+  return locks;
+}
+
+/** True once none of these locks is held by its token any more (expired, or another worker's). */
+export async function locksGone(queue: Queue, locks: HeldLock[]): Promise<boolean> {
+  if (locks.length === 0) return true;
+  const r = await queue.getBackend().client;
+  const now = await Promise.all(locks.map(l => r.get(l.key)));
+  return now.every((token, i) => token !== locks[i]!.token);
+}
+
 /** Polls `fn` until it returns something other than undefined/false. */
 export async function waitUntil<T>(
   fn: () => Promise<T | undefined | false> | T | undefined | false,

@@ -17,7 +17,9 @@ import {
   expectNoSecretsInLogs,
   expectNothingHalfDone,
   fmtMs,
+  lockTiming,
   rssKiB,
+  SLACK_MS,
   useHarness,
   waitUntil,
 } from '../helpers/faults.ts';
@@ -94,16 +96,31 @@ describe('soak', () => {
     expect(enq.every(e => e.created)).toBe(true);
     const enqueuedMs = Date.now() - started;
 
+    // Until every job has finished; the run's speed is not what this test checks, only that
+    // it keeps finishing jobs. It stops as stuck when no job finished for longer than one job
+    // can take without finishing: its verification wait (JCDS_VERIFY_TIMEOUT, then the attempt
+    // fails) or, if its worker died, a takeover (lockDuration + 2 stalledIntervals); + slack.
+    const t = lockTiming(fleet);
+    const stuckMs = Number(fleet.env['JCDS_VERIFY_TIMEOUT']) + t.lockMs + t.takeoverMs + SLACK_MS;
     let done = 0;
     let failed = 0;
+    let lastProgressAt = Date.now();
+    let longestGapMs = 0;
     while (done + failed < COUNT) {
       rss.push({ t: Date.now() - started, kib: workers.map(w => rssKiB(w.pid)) });
       redisUsed.push((await redisMemory()).used);
+      const before = done + failed;
       [done, failed] = await Promise.all([q.getCompletedCount(), q.getFailedCount()]);
+      longestGapMs = Math.max(longestGapMs, Date.now() - lastProgressAt);
+      if (done + failed > before) lastProgressAt = Date.now();
       if (rss.length % 15 === 0)
         console.log(`F12 progress: ${done} done after ${fmtMs(Date.now() - started)}`);
-      if (Date.now() - started > 400_000) break;
-      await sleep(2_000);
+      if (done + failed >= COUNT) break;
+      if (Date.now() - lastProgressAt > stuckMs) {
+        console.log(`F12: no job finished for ${fmtMs(Date.now() - lastProgressAt)}: stuck`);
+        break;
+      }
+      await sleep(2_000); // an RSS and Redis memory sample every 2 s
     }
     const elapsed = Date.now() - started;
     expect(failed).toBe(0);
@@ -147,7 +164,7 @@ describe('soak', () => {
     });
     console.log(
       [
-        `F12: ${COUNT} uploads (2 workers × ${CONCURRENCY} jobs) in ${fmtMs(elapsed)} (${(COUNT / (elapsed / 1000)).toFixed(1)}/s; enqueue ${fmtMs(enqueuedMs)}), 0 failed`,
+        `F12: ${COUNT} uploads (2 workers × ${CONCURRENCY} jobs) in ${fmtMs(elapsed)} (${(COUNT / (elapsed / 1000)).toFixed(1)}/s; enqueue ${fmtMs(enqueuedMs)}), 0 failed; longest wait for a job to finish ${fmtMs(longestGapMs)} (stuck after ${fmtMs(stuckMs)})`,
         `  Redis used_memory ${(before.used / 2 ** 20).toFixed(1)} MiB → ${(after.used / 2 ** 20).toFixed(1)} MiB (peak during run ${(Math.max(...redisUsed) / 2 ** 20).toFixed(1)} MiB); keys ${before.keys} → ${after.keys}; ${retained} completed jobs retained (cap ${cap}), ${(perJob / 1024).toFixed(1)} KiB each; events stream ${events} entries`,
         `  key kinds: ${JSON.stringify(kinds)}`,
         ...trend.map(
