@@ -1,34 +1,22 @@
 #!/usr/bin/env bash
-# Installs the third-party clients that `npm run bench` compares the fleet with, from
-# Debian's packages (idempotent: packages already installed are skipped, and nothing runs
-# apt-get when everything is there). Run as root, or with sudo available.
+# Installs the third-party clients that `npm run bench` compares the fleet with, through
+# scripts/ensure-deps.sh (`npm run bench` runs the same step itself), then shows their
+# versions. Debian's packages:
 #
 #   awscli         /usr/bin/aws (aws-cli v2): `aws s3 cp` up and down
 #   python3-boto3  boto3 for /usr/bin/python3: the jamf-pro-sdk-python upload/download pattern
 #   curl           single-stream presigned PUT/GET (the S3 ceiling, the download baseline)
 #   redis-server   the fleet's queue (the bench spawns its own on a free port)
-#   coreutils      dd (disk read speed)
+#   coreutils      dd (disk read speed; every Debian has it)
 #
 # Note: on machines with pyenv, `aws` and `python3` on PATH may be pyenv shims of other
 # versions; the bench always uses /usr/bin/aws and /usr/bin/python3 (see shared/local-s3.md).
-# The Swift s3api column needs the Swift launcher's own packages (scripts/swift/).
+# The Swift s3api column needs the Swift launcher's own packages (scripts/swift/):
+# `scripts/ensure-deps.sh swift memcached`; without them that column is skipped.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-SUDO=""
-if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
-
-PKGS="awscli python3-boto3 curl redis-server coreutils"
-missing=""
-for p in $PKGS; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-  echo "install-bench-tools: installing$missing" >&2
-  $SUDO apt-get -o DPkg::Lock::Timeout=300 update
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 $missing
-else
-  echo "install-bench-tools: all present ($PKGS)" >&2
-fi
+bash scripts/ensure-deps.sh bench
 
 # Check that what the bench runs is really there.
 /usr/bin/aws --version >&2

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The test command (`npm test`): typecheck, lint, format check, then every vitest test.
-# Ends with a plain "N passed, N failed" line that CI reads.
+# The test command (`npm test`): the system packages the tests use (installed when missing:
+# scripts/ensure-deps.sh, exit 3 when it cannot), typecheck, lint, format check, then every
+# vitest test. Ends with a plain "N passed, N failed" line that CI reads.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
+bash scripts/ensure-deps.sh node test || exit $?
 mkdir -p artifacts
 npm run --silent typecheck || exit 1
 npm run --silent lint || exit 1
