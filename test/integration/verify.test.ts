@@ -15,6 +15,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Producer } from '../../producer/producer.ts';
 import { JamfClient } from '../../shared/jamf/client.ts';
+import { PACKAGE_DEFAULTS } from '../../shared/jamf/types.ts';
 import type { DownloadResult, UploadResult } from '../../shared/queues/jobs.ts';
 import { MiB } from '../../shared/units.ts';
 import { METRICS_KEY } from '../../worker/metrics.ts';
@@ -195,17 +196,9 @@ describe('a record that shows the local hash is not success', () => {
     const res = await api('/api/v1/packages', {
       method: 'POST',
       json: {
+        ...PACKAGE_DEFAULTS,
         packageName: 'Echoed',
         fileName: 'Echoed.pkg',
-        categoryId: '-1',
-        priority: 10,
-        fillUserTemplate: false,
-        rebootRequired: false,
-        osInstall: false,
-        suppressUpdates: false,
-        suppressFromDock: false,
-        suppressEula: false,
-        suppressRegistration: false,
         hashType: 'SHA3_512',
         hashValue: local,
       },
