@@ -110,8 +110,14 @@ export class Producer {
     const data: UploadJobData = {
       path: file.path,
       fileName: file.fileName,
+      // The identity the worker checks before it reads and before it publishes.
+      host: file.host,
+      dev: file.dev,
+      ino: file.ino,
       size: file.size,
       mtimeMs: file.mtimeMs,
+      ctimeMs: file.ctimeMs,
+      ...(file.followSymlink ? { followSymlink: true } : {}),
       ifExists,
       package: req.package ?? {},
       step: 'prepare',

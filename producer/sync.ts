@@ -15,6 +15,11 @@ export interface SyncRequest {
   ifExists?: IfExists;
   /** Category of packages sync up creates. */
   category?: string;
+  /**
+   * sync up: follow symbolic links whose real path leaves the folder (not by default: such
+   * links are reported as SYMLINK_OUTSIDE and not published). @defaultValue false
+   */
+  followSymlinks?: boolean;
 }
 
 export function checkDirection(direction: unknown): SyncDirection {
@@ -61,6 +66,11 @@ export async function buildSyncJob(req: SyncRequest, schedule?: string): Promise
   const options: NonNullable<SyncJobData['options']> = {};
   if (req.ifExists) options.ifExists = req.ifExists;
   if (req.category) options.category = req.category;
+  if (req.followSymlinks) {
+    if (direction !== 'up')
+      throw new AppError('USAGE', '--follow-symlinks applies to sync up only.');
+    options.followSymlinks = true;
+  }
   return {
     dir,
     direction,

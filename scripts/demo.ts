@@ -375,7 +375,9 @@ async function main(): Promise<number> {
   const monitor = await start(
     'monitor',
     process.execPath,
-    ['worker/monitor/main.ts', '--port', String(port)],
+    // The demo's dashboard listens on loopback only; writes are on so its Retry can be tried
+    // (same-origin requests only: the monitor's guard still refuses other sites).
+    ['worker/monitor/main.ts', '--port', String(port), '--allow-writes'],
     env,
     /Dashboard: (\S+)/,
   );

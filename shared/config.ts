@@ -3,7 +3,10 @@
  * An invalid environment produces one ConfigError that lists every missing or invalid
  * variable and says what it should be.
  */
+import { delimiter, isAbsolute, resolve } from 'node:path';
 import { ConfigError } from './errors.ts';
+import { redisTarget } from './queues/connection.ts';
+import { hasCredentials, isLoopbackHost, withoutCredentials } from './url-credentials.ts';
 import { MiB, parseBytes } from './units.ts';
 import { MIN_PART_SIZE } from './upload/part-plan.ts';
 import { DEFAULT_WORKER_HEAP_MIB } from './worker-flags.ts';
@@ -23,6 +26,8 @@ export interface Config {
   jamfAuth: JamfAuthConfig | undefined;
   redisUrl: string;
   fleetSecret: string | undefined;
+  /** The fleet's previous secret during a rotation: read, never written with. Never logged. */
+  fleetSecretPrevious: string | undefined;
   transport: Transport;
   partSize: number;
   splitThreshold: number;
@@ -30,6 +35,8 @@ export interface Config {
   logLevel: string;
   monitorUser: string | undefined;
   monitorPassword: string | undefined;
+  /** MONITOR_ALLOW_WRITES: the dashboard may retry, remove, clean, pause and add jobs. */
+  monitorAllowWrites: boolean;
   /** Max concurrent HTTP requests to Jamf per process (Jamf's guidance is 5). */
   jamfConcurrency: number;
   /** Upload/download/sync jobs processed at once per worker process. */
@@ -52,6 +59,16 @@ export interface Config {
   retryDelayMs: number;
   /** On SIGTERM, how long a worker lets jobs in flight finish before it releases them (ms). */
   shutdownGraceMs: number;
+  /**
+   * JCDS_DOWNLOAD_DIRS: the folders a worker writes downloads to (absolute; default its
+   * working directory). Download job data is input: a destination elsewhere is refused.
+   */
+  downloadDirs: readonly string[];
+  /**
+   * JCDS_ALLOW_REDIS_EVICTION: a worker starts (with a warning) on a Redis whose
+   * maxmemory-policy is not noeviction, or cannot be read.
+   */
+  allowRedisEviction: boolean;
 }
 
 export const DEFAULT_PART_SIZE = 16 * MiB;
@@ -65,8 +82,10 @@ export const ENV_DOC: Record<string, string> = {
   JAMF_USERNAME: 'a Jamf Pro user name (with JAMF_PASSWORD), instead of an API client',
   JAMF_PASSWORD: 'the password of JAMF_USERNAME',
   REDIS_URL:
-    'redis://host:port[/db] or unix:///path/to/redis.sock (default redis://127.0.0.1:6379)',
+    'redis://[:password@]host:port[/db] or unix:///path/to/redis.sock[?db=N&password=…] (default redis://127.0.0.1:6379)',
   JCDS_FLEET_SECRET: 'a secret of at least 16 characters that encrypts S3 credentials in Redis',
+  JCDS_FLEET_SECRET_PREVIOUS:
+    'during a rotation, the fleet secret being replaced (read, never written with; README "Rotating the fleet secret")',
   JCDS_TRANSPORT: 'auto, s3 or package-upload (default auto)',
   JCDS_PART_SIZE: 'multipart part size, bytes or with a unit, at least 5MiB (default 16MiB)',
   JCDS_SPLIT_THRESHOLD: 'files at least this large are split into part jobs (default 64MiB)',
@@ -85,10 +104,17 @@ export const ENV_DOC: Record<string, string> = {
   JCDS_RETRY_DELAY: 'first retry delay of a failed job in ms, doubled per attempt (default 1000)',
   JCDS_SHUTDOWN_GRACE_MS:
     'on SIGTERM, how long a worker lets jobs in flight finish, in ms, 0 to 3600000 (default 30000)',
+  JCDS_DOWNLOAD_DIRS: `the folders workers may write downloads to, absolute paths separated by "${delimiter}" (default: the worker's working directory; / allows any)`,
+  JCDS_ALLOW_REDIS_EVICTION:
+    '1 to let a worker start on a Redis whose maxmemory-policy is not noeviction (jobs may be lost; default 0)',
+  JCDS_ALLOW_INSECURE_JAMF:
+    '1, or the host names (comma-separated), allowed as a plain http:// JAMF_URL other than loopback (the client secret travels in clear; default none)',
   AWS_ENDPOINT_URL_S3: 'an S3 endpoint override, path-style (the simulator, a test S3)',
   LOG_LEVEL: 'fatal, error, warn, info, debug or trace (default info)',
   MONITOR_USER: 'monitor basic-auth user (with MONITOR_PASSWORD)',
   MONITOR_PASSWORD: 'monitor basic-auth password (with MONITOR_USER)',
+  MONITOR_ALLOW_WRITES:
+    '1 to let the dashboard retry, remove, clean, pause and add jobs, as --allow-writes (default 0: read-only)',
 };
 
 export interface LoadConfigOptions {
@@ -102,6 +128,32 @@ export interface LoadConfigOptions {
 }
 
 type Env = Record<string, string | undefined>;
+
+/**
+ * JCDS_DOWNLOAD_DIRS: absolute folders separated by the platform's path delimiter (":"),
+ * normalized; unset means the working directory. Relative entries are refused (a worker's
+ * working directory is not where the operator thinks it is).
+ */
+export function parseDownloadDirs(
+  text: string | undefined,
+  bad: (name: string, value: string, why: string) => void,
+): string[] {
+  if (text === undefined) return [process.cwd()];
+  const dirs = text
+    .split(delimiter)
+    .map(s => s.trim())
+    .filter(s => s !== '');
+  const relative = dirs.filter(d => !isAbsolute(d));
+  if (dirs.length === 0 || relative.length > 0) {
+    bad(
+      'JCDS_DOWNLOAD_DIRS',
+      text,
+      relative.length > 0 ? `${relative.join(', ')} is not absolute` : 'no folder',
+    );
+    return [process.cwd()];
+  }
+  return dirs.map(d => resolve(d));
+}
 
 function httpUrl(value: string): boolean {
   try {
@@ -119,14 +171,32 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     return v === undefined || v.trim() === '' ? undefined : v.trim();
   };
   const bad = (name: string, value: string | undefined, why?: string): void => {
-    const shown = value === undefined ? 'is not set' : `is ${JSON.stringify(value)}`;
+    // A URL may carry a password (REDIS_URL): never echo it.
+    const shown =
+      value === undefined ? 'is not set' : `is ${JSON.stringify(withoutCredentials(value))}`;
     problems.push(
       `${name} ${shown}${why ? ` (${why})` : ''}: set it to ${ENV_DOC[name] ?? 'a valid value'}`,
     );
   };
 
+  const flag = (name: string): boolean => {
+    const text = get(name)?.toLowerCase();
+    if (text === undefined || ['0', 'false', 'no'].includes(text)) return false;
+    if (['1', 'true', 'yes'].includes(text)) return true;
+    bad(name, text, 'not 1 or 0');
+    return false;
+  };
+
   const jamfUrl = get('JAMF_URL');
   if (jamfUrl !== undefined && !httpUrl(jamfUrl)) bad('JAMF_URL', jamfUrl, 'not an http(s) URL');
+  else if (jamfUrl !== undefined && hasCredentials(jamfUrl))
+    problems.push(
+      `JAMF_URL is ${JSON.stringify(withoutCredentials(jamfUrl))} (it carries a user name or password): set it to the Jamf Pro base URL without them; Jamf credentials go in JAMF_CLIENT_ID and JAMF_CLIENT_SECRET (or JAMF_USERNAME and JAMF_PASSWORD)`,
+    );
+  else if (jamfUrl !== undefined) {
+    const insecure = insecureJamf(jamfUrl, get('JCDS_ALLOW_INSECURE_JAMF'));
+    if (insecure) problems.push(insecure);
+  }
   if (jamfUrl === undefined && options.requireJamf) bad('JAMF_URL', undefined);
 
   const clientId = get('JAMF_CLIENT_ID');
@@ -156,11 +226,13 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     bad('REDIS_URL', redisUrl, 'not a redis:// or unix:// URL');
   else {
     try {
-      new URL(redisUrl);
-    } catch {
-      bad('REDIS_URL', redisUrl, 'not a valid URL');
+      redisTarget(redisUrl);
+    } catch (err) {
+      const why = err instanceof TypeError ? '' : `: ${(err as Error).message}`;
+      bad('REDIS_URL', redisUrl, `not a valid URL${why}`);
     }
   }
+  const allowRedisEviction = flag('JCDS_ALLOW_REDIS_EVICTION');
 
   const transportText = get('JCDS_TRANSPORT') ?? 'auto';
   let transport: Transport = 'auto';
@@ -178,6 +250,22 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     );
   } else if (fleetSecret === undefined && secretNeeded) {
     bad('JCDS_FLEET_SECRET', undefined, `needed with JCDS_TRANSPORT=${transport}`);
+  }
+  const fleetSecretPrevious = env['JCDS_FLEET_SECRET_PREVIOUS'] || undefined;
+  if (fleetSecretPrevious !== undefined) {
+    if (fleetSecretPrevious.length < 16) {
+      problems.push(
+        `JCDS_FLEET_SECRET_PREVIOUS is too short (${fleetSecretPrevious.length} characters): set it to the fleet secret being replaced (16+ characters), or unset it`,
+      );
+    } else if (fleetSecret === undefined) {
+      problems.push(
+        'JCDS_FLEET_SECRET_PREVIOUS is set without JCDS_FLEET_SECRET: set JCDS_FLEET_SECRET to the new secret (README "Rotating the fleet secret")',
+      );
+    } else if (fleetSecretPrevious === fleetSecret) {
+      problems.push(
+        'JCDS_FLEET_SECRET_PREVIOUS is the same as JCDS_FLEET_SECRET: set it to the secret being replaced, or unset it',
+      );
+    }
   }
 
   const size = (name: string, dflt: number, min: number): number => {
@@ -219,6 +307,8 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   const retryDelayMs = int('JCDS_RETRY_DELAY', 1_000, 10, 3_600_000);
   const shutdownGraceMs = int('JCDS_SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000);
 
+  const downloadDirs = parseDownloadDirs(get('JCDS_DOWNLOAD_DIRS'), bad);
+
   const s3Endpoint = get('AWS_ENDPOINT_URL_S3');
   if (s3Endpoint !== undefined && !httpUrl(s3Endpoint))
     bad('AWS_ENDPOINT_URL_S3', s3Endpoint, 'not an http(s) URL');
@@ -232,6 +322,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   if ((monitorUser === undefined) !== (monitorPassword === undefined)) {
     problems.push('MONITOR_USER and MONITOR_PASSWORD must be set together (or neither)');
   }
+  const monitorAllowWrites = flag('MONITOR_ALLOW_WRITES');
 
   if (problems.length > 0) {
     throw new ConfigError(
@@ -245,6 +336,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     jamfAuth,
     redisUrl,
     fleetSecret,
+    fleetSecretPrevious,
     transport,
     partSize,
     splitThreshold,
@@ -252,6 +344,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     logLevel,
     monitorUser,
     monitorPassword,
+    monitorAllowWrites,
     jamfConcurrency,
     workerConcurrency,
     partConcurrency,
@@ -263,5 +356,27 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     partAttempts,
     retryDelayMs,
     shutdownGraceMs,
+    downloadDirs,
+    allowRedisEviction,
   });
+}
+
+/**
+ * A JAMF_URL over plain http sends the client secret (and every bearer token) in clear,
+ * so it is refused unless the host is this machine (the simulator, a local proxy) or
+ * JCDS_ALLOW_INSECURE_JAMF allows it: `1` for any host, or a list of host names (the
+ * compose file names its simulator, so a real Jamf Pro typed with http:// is still refused
+ * there). Returns the problem, or undefined when the URL is fine.
+ */
+function insecureJamf(jamfUrl: string, allow: string | undefined): string | undefined {
+  const u = new URL(jamfUrl);
+  if (u.protocol !== 'http:' || isLoopbackHost(u.hostname)) return undefined;
+  const allowed = (allow ?? '')
+    .toLowerCase()
+    .split(',')
+    .map(h => h.trim())
+    .filter(Boolean);
+  if (allowed.some(a => ['1', 'true', 'yes'].includes(a)) || allowed.includes(u.hostname))
+    return undefined;
+  return `JAMF_URL is ${JSON.stringify(withoutCredentials(jamfUrl))} (plain http:// to ${u.hostname} would send the Jamf client secret and bearer tokens in clear): set it to https://${u.host}${u.pathname === '/' ? '' : u.pathname} (Jamf Pro serves https), or set JCDS_ALLOW_INSECURE_JAMF=${u.hostname} if this host is a test server you trust (http is allowed without it only to loopback: 127.0.0.0/8, ::1, localhost)`;
 }

@@ -86,6 +86,22 @@ export const ERROR_REGISTRY = {
     retryable: false,
     throttle: false,
   },
+  JOB_DATA_INVALID: {
+    summary:
+      'A job in the queue lacks what jcds records when it enqueues (added by hand or by an older version).',
+    exit: 2,
+    retryable: false,
+    throttle: false,
+    jobHint:
+      'Enqueue the file again with jcds upload (or jcds sync); jobs added in the dashboard must copy the data of one jcds made.',
+  },
+  SYMLINK_OUTSIDE: {
+    summary: 'A symbolic link in a synced folder points outside it; it was not followed.',
+    exit: 2,
+    retryable: false,
+    throttle: false,
+    hint: 'Move the file into the folder, or pass --follow-symlinks (followSymlinks: true in the API) if the link is meant.',
+  },
   UNSAFE_FILE_NAME: {
     summary: 'A file name contains "/", "..", NUL or control characters.',
     exit: 2,
@@ -107,6 +123,14 @@ export const ERROR_REGISTRY = {
     throttle: false,
     hint: 'Give an existing folder (or a file path in one) that this user can write.',
   },
+  DESTINATION_NOT_ALLOWED: {
+    summary:
+      'A download destination is outside the folders the worker may write (JCDS_DOWNLOAD_DIRS).',
+    exit: 2,
+    retryable: false,
+    throttle: false,
+    hint: "Download into a folder listed in the workers' JCDS_DOWNLOAD_DIRS (default: the worker's working directory), or add the folder there.",
+  },
   DISK_FULL: {
     summary: 'The disk is full (ENOSPC).',
     exit: 1,
@@ -119,6 +143,14 @@ export const ERROR_REGISTRY = {
     retryable: true,
     throttle: false,
     hint: 'Start Redis (`redis-server`, `docker compose up -d redis`) or point REDIS_URL at a running one.',
+  },
+  REDIS_EVICTION_POLICY: {
+    summary:
+      "Redis' maxmemory-policy is not noeviction (or cannot be read): it may delete job data and locks.",
+    exit: 3,
+    retryable: false,
+    throttle: false,
+    hint: 'Run `redis-cli -u "$REDIS_URL" CONFIG SET maxmemory-policy noeviction` and set it in redis.conf; or, knowing jobs may be lost, start the worker with JCDS_ALLOW_REDIS_EVICTION=1 (`jcds worker --allow-eviction`).',
   },
   JAMF_UNREACHABLE: {
     summary: 'Jamf Pro cannot be reached (network error or not a Jamf Pro server).',
@@ -282,6 +314,16 @@ export const ERROR_REGISTRY = {
     throttle: false,
     jobHint: 'Every worker must use the same JCDS_FLEET_SECRET.',
   },
+  FLEET_SECRET_MISMATCH: {
+    summary:
+      "JCDS_FLEET_SECRET differs from the fleet's (the verifier in Redis): the worker refuses to start.",
+    exit: 3,
+    retryable: false,
+    throttle: false,
+    hint: 'Set JCDS_FLEET_SECRET to the value every other worker uses; to change the secret, follow "Rotating the fleet secret" in README.md (JCDS_FLEET_SECRET_PREVIOUS, then `jcds vault rotate`).',
+    jobHint:
+      "A worker's JCDS_FLEET_SECRET is not the fleet's: the job went back to the queue for another worker; fix or stop that worker.",
+  },
   JOB_NOT_FOUND: {
     summary: 'No job has this id.',
     exit: 2,
@@ -295,6 +337,18 @@ export const ERROR_REGISTRY = {
     retryable: false,
     throttle: false,
     hint: 'Only a failed job can be retried (`jcds status` shows the state of each job): a waiting or active job is being worked on, and a completed one is done (upload the file again to replace it).',
+  },
+  // Not a failure of the job: the worker stops its run and leaves the job to the worker that
+  // holds the lock now (worker/fence.ts). Never a job's failure reason: BullMQ refuses the
+  // stale worker's move, and the failure policy neither counts nor cleans up after it.
+  LOCK_LOST: {
+    summary:
+      "A worker lost a job's lock (frozen or cut off past the lock duration) and stopped its run; another worker owns the job.",
+    exit: 1,
+    retryable: true,
+    throttle: false,
+    jobHint:
+      'Nothing to do: the worker that holds the lock now carries on. Frequent lost locks mean workers stall past JCDS_LOCK_DURATION (CPU starvation, a VM paused, Redis unreachable).',
   },
   INTERNAL: {
     summary: 'An unexpected error; please report it.',

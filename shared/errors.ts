@@ -17,6 +17,7 @@
  */
 
 import { errorSpec, type ErrorCode } from './error-registry.ts';
+import { redactText } from './redact.ts';
 
 export {
   ERROR_CODES,
@@ -70,29 +71,11 @@ export function errorCode(err: unknown): string | undefined {
   return undefined;
 }
 
-const SECRET_PATTERNS: Array<[RegExp, string]> = [
-  // Authorization headers and bearer tokens.
-  [/\b(basic|bearer)\s+[A-Za-z0-9._~+/=-]{8,}/gi, '$1 [REDACTED]'],
-  // Query-string signatures and tokens in presigned URLs.
-  [
-    /([?&](?:X-Amz-Signature|X-Amz-Security-Token|X-Amz-Credential|Signature|Key-Pair-Id|Policy|token|access_token|client_secret)=)[^&\s"']+/gi,
-    '$1[REDACTED]',
-  ],
-  // JSON fields that hold secrets.
-  [
-    /("(?:token|access_token|client_secret|clientSecret|password|secretAccessKey|sessionToken|accessKeyID|accessKeyId)"\s*:\s*")[^"]*"/gi,
-    '$1[REDACTED]"',
-  ],
-  // key=value forms.
-  [/\b((?:client_secret|password|secretAccessKey|sessionToken)=)[^&\s"']+/gi, '$1[REDACTED]'],
-];
-
-/** Removes anything that looks like a secret from free text (response bodies, URLs). */
-export function redactText(text: string): string {
-  let out = text;
-  for (const [re, replacement] of SECRET_PATTERNS) out = out.replace(re, replacement);
-  return out;
-}
+/**
+ * Removes anything that looks like a secret from free text (response bodies, URLs): the
+ * product's one redaction, in shared/redact.ts.
+ */
+export { redactText };
 
 /** A short description of any thrown value, safe to log or show. */
 export function describeError(err: unknown): string {

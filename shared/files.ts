@@ -1,15 +1,28 @@
 /**
  * Local file checks shared by the producer (before enqueueing) and the worker (before
  * and during an upload): exists, regular, readable, non-empty, an extension Jamf
- * accepts, a safe name, and unchanged since it was enqueued.
+ * accepts (the Jamf file name's and the path's own), a safe name, and unchanged since it
+ * was enqueued (its identity: shared/file-identity.ts).
  */
 import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
-import { basename, extname, resolve } from 'node:path';
+import { access, lstat, stat } from 'node:fs/promises';
+import { basename, extname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { AppError } from './errors.ts';
+import {
+  assertIdentity,
+  identityOf,
+  type FileIdentity,
+  type IdentifiedFile,
+} from './file-identity.ts';
 import { MAX_OBJECT_SIZE } from './upload/part-plan.ts';
 
 export const ALLOWED_EXTENSIONS = ['pkg', 'mpkg', 'dmg', 'zip'] as const;
+
+/** True when `child` is `parent` or inside it (absolute, normalized paths). Pure. */
+export function isInside(child: string, parent: string): boolean {
+  const rel = relative(parent, child);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+}
 
 /** Refuses names that would escape a folder or confuse S3 keys and Jamf paths. */
 export function validateFileName(name: string): string {
@@ -47,11 +60,25 @@ export function validateExtension(name: string): void {
   }
 }
 
-export interface CheckedFile {
+/**
+ * The path's own extension must be one Jamf accepts too, not only the Jamf file name's:
+ * an upload reads package files, never `/etc/shadow` published as `x.pkg` (job data can
+ * be written from the dashboard, so the worker checks this again).
+ */
+export function validatePathExtension(path: string, fileName: string): void {
+  const ext = extname(path).slice(1).toLowerCase();
+  if ((ALLOWED_EXTENSIONS as readonly string[]).includes(ext)) return;
+  throw new AppError(
+    'UNSUPPORTED_FILE_TYPE',
+    `${path} has ${ext ? `the extension .${ext}` : 'no extension'} (it would be published as ${JSON.stringify(fileName)}): only .pkg, .mpkg, .dmg and .zip files are uploaded, whatever the Jamf file name. Rename the file itself.`,
+  );
+}
+
+export interface CheckedFile extends FileIdentity {
   path: string;
   fileName: string;
-  size: number;
-  mtimeMs: number;
+  /** The path is a symbolic link (followed on purpose; shared/file-identity.ts). */
+  followSymlink?: true;
 }
 
 /** Checks a file to upload; every problem is an AppError naming the fix. */
@@ -59,8 +86,11 @@ export async function checkUploadFile(path: string, fileName?: string): Promise<
   const abs = resolve(path);
   const name = validateFileName(fileName ?? basename(abs));
   validateExtension(name);
+  validatePathExtension(abs, name);
   let st;
+  let link: boolean;
   try {
+    link = (await lstat(abs)).isSymbolicLink();
     st = await stat(abs);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -103,30 +133,18 @@ export async function checkUploadFile(path: string, fileName?: string): Promise<
       `${abs} is ${st.size} bytes: more than 10,000 parts of 5 GiB, the most S3 can store.`,
     );
   }
-  return { path: abs, fileName: name, size: st.size, mtimeMs: st.mtimeMs };
+  return {
+    path: abs,
+    fileName: name,
+    ...identityOf(st, await stat(abs, { bigint: true })),
+    ...(link ? { followSymlink: true as const } : {}),
+  };
 }
 
-/** Throws FILE_CHANGED when the file's size or mtime differ from what was enqueued. */
-export async function assertUnchanged(file: {
-  path: string;
-  size: number;
-  mtimeMs: number;
-  fileName: string;
-}): Promise<void> {
-  let st;
-  try {
-    st = await stat(file.path);
-  } catch (err) {
-    throw new AppError(
-      'FILE_CHANGED',
-      `${file.path} disappeared during the upload of ${file.fileName} (${(err as Error).message}); nothing was published. Enqueue it again.`,
-    );
-  }
-  if (st.size !== file.size || st.mtimeMs !== file.mtimeMs) {
-    throw new AppError(
-      'FILE_CHANGED',
-      `${file.path} changed on disk during the upload of ${file.fileName} (size ${file.size} → ${st.size}, mtime ${new Date(file.mtimeMs).toISOString()} → ${new Date(st.mtimeMs).toISOString()}); nothing was published. Enqueue it again once it is final.`,
-      { details: { expectedSize: file.size, size: st.size } },
-    );
-  }
+/**
+ * FILE_CHANGED when the file is not the one enqueued any more: another file (device,
+ * inode), or rewritten (size, mtime, ctime), or a symbolic link put in its place.
+ */
+export async function assertUnchanged(file: IdentifiedFile): Promise<void> {
+  await assertIdentity(file);
 }

@@ -1,8 +1,9 @@
 /**
- * The pino root logger. Secrets are redacted by path (headers, tokens, client secrets, S3
- * keys) wherever they appear in a logged object, before any output is written. Text that
- * may hold a secret (a response body, a URL) must go through `redactText` before it is
- * logged.
+ * The pino root logger. Secrets are redacted before any output is written, twice over:
+ * by key (headers, tokens, client secrets, S3 keys: pino's `redact` paths, and any key that
+ * names a secret at any depth), and by form in every text (shared/redact.ts: the message,
+ * every field, a child's bindings, and every error with its whole `cause` chain and an
+ * AggregateError's errors, which pino's own serializer prints as they are).
  *
  * Output: JSON lines on stderr (for log collectors, files and pipes); on a terminal, the
  * same records pretty-printed by pino-pretty (a coloured level, the time, the message,
@@ -10,6 +11,13 @@
  */
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import pretty from 'pino-pretty';
+import {
+  isErrorLike,
+  isSerializedError,
+  redactText,
+  redactValue,
+  serializeError,
+} from './redact.ts';
 
 export type { Logger } from 'pino';
 
@@ -77,18 +85,70 @@ export function prettyStream(
   });
 }
 
+/**
+ * An error field as it is logged: redacted, with its whole `cause` chain and an
+ * AggregateError's errors (pino's own serializer prints causes unredacted).
+ */
+function logError(value: unknown): unknown {
+  return isErrorLike(value) && !isSerializedError(value) ? serializeError(value) : value;
+}
+
+/**
+ * The message and format arguments, redacted (pino does not pass the message through the
+ * field formatter). `log.error(err)` is logged as `{err}` with its redacted message: pino
+ * would take the raw message.
+ */
+function redactLogArgs(
+  this: Logger,
+  args: Parameters<Logger['info']>,
+  method: (...args: unknown[]) => void,
+): void {
+  const [first, ...rest] = args as unknown[];
+  if (isErrorLike(first)) {
+    const msg = typeof rest[0] === 'string' ? rest.shift() : first.message;
+    method.apply(this, [{ err: first }, redactText(String(msg)), ...rest.map(a => redactValue(a))]);
+    return;
+  }
+  method.apply(
+    this,
+    (args as unknown[]).map((a, i) =>
+      typeof a === 'string' ? redactText(a) : i === 0 ? a : redactValue(a),
+    ),
+  );
+}
+
 export function createLogger(settings: LoggerSettings = {}): Logger {
   const level = settings.level ?? 'info';
   const options: LoggerOptions = {
     level,
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+    // Paths catch secret keys; these catch secret forms in any text: the message and
+    // format arguments, every field (nested errors serialized with their causes); a
+    // child's bindings in redactingChildren.
+    hooks: { logMethod: redactLogArgs },
+    formatters: {
+      log: fields => redactValue(fields) as Record<string, unknown>,
+    },
+    serializers: { err: logError, error: logError },
     base: { pid: process.pid, ...(settings.name ? { name: settings.name } : {}) },
   };
   // Logs go to stderr by default: stdout belongs to --json output and the simulator's
   // ready line.
-  if (settings.destination) return pino(options, settings.destination);
+  if (settings.destination) return redactingChildren(pino(options, settings.destination));
   if (settings.pretty ?? Boolean(process.stderr.isTTY)) {
-    return pino(options, prettyStream(level));
+    return redactingChildren(pino(options, prettyStream(level)));
   }
-  return pino(options, pino.destination(2));
+  return redactingChildren(pino(options, pino.destination(2)));
+}
+
+/**
+ * pino passes a child's bindings through no formatter: the root's `child` redacts them
+ * first. Children inherit it (pino builds a child with Object.create(parent)).
+ */
+function redactingChildren(root: Logger): Logger {
+  const child = root.child;
+  root.child = function (this: Logger, bindings, options) {
+    return child.call(this, redactValue(bindings) as typeof bindings, options);
+  } as Logger['child'];
+  return root;
 }

@@ -13,13 +13,21 @@
  * - the mapping onto BullMQ: BullMQ's own control-flow errors pass through; throttling
  *   rate-limits the queue for the whole fleet and throws RateLimitError; a permanent error
  *   becomes UnrecoverableError; everything else is rethrown for attempts and backoff. The
- *   failure reason always starts with the stable code: "[FILE_CHANGED] ..." (formatReason).
+ *   failure reason always starts with the stable code: "[FILE_CHANGED] ..." (formatReason);
+ * - a failure that is the worker's, not the job's (worker/fitness.ts: Jamf refused the
+ *   worker's credentials, its fleet secret is no longer the fleet's): the job goes back to
+ *   the front of its queue with `job.moveToWait` (no attempt used, nothing cleaned up, no
+ *   failure counted) and the worker stops taking jobs. Not DelayedError/moveToDelayed:
+ *   the job should be taken at once by a healthy worker, not after a delay; not
+ *   RateLimitError: that would hold the whole queue back for every worker.
  */
-import { RateLimitError, UnrecoverableError, type Job, type Queue } from 'bullmq';
+import { RateLimitError, UnrecoverableError, WaitingError, type Job, type Queue } from 'bullmq';
 import { AppError, errorCode, formatReason, isThrottle, parseReason } from '../shared/errors.ts';
 import { isSlowDown } from '../shared/s3/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { QueueName } from '../shared/queues/names.ts';
+import { isLockLost, type JobLock, type LockFences } from './fence.ts';
+import { isWorkerFault, type FitnessHook } from './fitness.ts';
 import type { FleetMetrics } from './metrics.ts';
 
 // Not UnrecoverableError: that one is a failure of the work (complete.ts throws it for a
@@ -99,6 +107,8 @@ export interface Run {
   token: string | undefined;
   signal: AbortSignal | undefined;
   log: Logger;
+  /** This run's hold on the job: every write on the job's behalf is fenced by it (fence.ts). */
+  lock: JobLock;
 }
 
 export interface ProcessorSpec<D, R> {
@@ -119,6 +129,45 @@ export interface ProcessorSpec<D, R> {
 export interface PolicyDeps {
   logger: Logger;
   metrics: FleetMetrics;
+  fences: LockFences;
+  /** This worker process's fitness (absent in tests of one processor: a worker fault fails the job). */
+  fitness?: FitnessHook | undefined;
+}
+
+/**
+ * Whether a failed run had lost the job's lock: its own LOCK_LOST, or any error once the
+ * token no longer holds (a stale run fails on the state the new owner changed). Unknown
+ * (Redis away) counts as held: the failure is handled as before.
+ */
+async function lostLock(err: unknown, lock: JobLock): Promise<boolean> {
+  if (isLockLost(err)) return true;
+  return lock.held().then(
+    held => !held,
+    () => false,
+  );
+}
+
+/**
+ * Puts a job this worker cannot do back at the front of its queue, for a healthy worker to
+ * take next: its lock released, no attempt used, nothing cleaned up. A lost lock means
+ * another worker owns it already. Always throws WaitingError (BullMQ: the job was moved).
+ */
+async function handBack(
+  job: Job,
+  token: string | undefined,
+  log: Logger,
+  fields: Record<string, unknown>,
+): Promise<never> {
+  log.warn(
+    fields,
+    `${job.queueName} job handed back to the queue: this worker cannot do it (its configuration, not the job's)`,
+  );
+  await job
+    .moveToWait(token)
+    .catch((e: unknown) =>
+      log.warn({ reason: formatReason(e) }, 'could not hand the job back (lock lost?)'),
+    );
+  throw new WaitingError();
 }
 
 export function defineProcessor<D, R>(spec: ProcessorSpec<D, R>, deps: PolicyDeps) {
@@ -129,20 +178,42 @@ export function defineProcessor<D, R>(spec: ProcessorSpec<D, R>, deps: PolicyDep
       ...spec.logFields?.(job),
       attempt: job.attemptsMade + 1,
     });
-    const run: Run = { token, signal, log };
+    const lock = deps.fences.of(job as Job<D, R> & { queueQualifiedName: string }, token);
+    const run: Run = { token, signal, log, lock };
+    // A worker that stopped taking jobs may still receive one: BullMQ's fetch already
+    // blocked when it paused moves the next job to active anyway. Not touched: handed back.
+    if (deps.fitness && !deps.fitness.healthy) {
+      await handBack(job, token, log, { code: 'WORKER_UNHEALTHY' });
+    }
     try {
       return await spec.run(job, run);
     } catch (err) {
       if (isControlFlow(err)) throw err;
+      // Another worker owns the job now: this run stops without failing it, counting it or
+      // cleaning up after it (the clean-up would undo what the new owner does). BullMQ
+      // refuses this worker's move of the job (its lock check), so the job is not changed.
+      if (await lostLock(err, lock)) {
+        log.warn(
+          { code: 'LOCK_LOST', reason: formatReason(err), ...spec.failureFields?.(job) },
+          `${spec.queue} job: this worker lost the job's lock; stopped, the job is left to the worker that holds it`,
+        );
+        throw new Error(formatReason(err), err instanceof Error ? { cause: err } : undefined);
+      }
       const code = failureCode(err) ?? 'ERROR';
+      if (deps.fitness && isWorkerFault(err) && !signal?.aborted) {
+        deps.fitness.lost(err);
+        await handBack(job, token, log, { reason: formatReason(err), code });
+      }
       const final = isFinalFailure(
         err,
         { attemptsMade: job.attemptsMade, attempts: job.opts.attempts },
         signal,
       );
-      // The reason is redacted text: no presigned URL, token or key reaches the log.
+      // The reason is redacted text, and the error with its cause chain (for the stack)
+      // goes through the logger's redacting serializer: no presigned URL, token or key
+      // reaches the log.
       log.warn(
-        { reason: formatReason(err), code, final, ...spec.failureFields?.(job) },
+        { reason: formatReason(err), code, final, err, ...spec.failureFields?.(job) },
         `${spec.queue} job failed`,
       );
       if (final) {

@@ -7,7 +7,8 @@
  */
 import { coalesce } from '../shared/coalesce.ts';
 import type { Transport } from '../shared/config.ts';
-import { errorCode } from '../shared/errors.ts';
+import { AppError, describeError, errorCode, errorSpec, type ErrorCode } from '../shared/errors.ts';
+import type { JamfClient } from '../shared/jamf/client.ts';
 import { preflight, type PreflightApi, type PreflightResult } from '../shared/jamf/preflight.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { ConcreteTransport } from '../shared/queues/jobs.ts';
@@ -48,5 +49,56 @@ export class WorkerPreflight {
     this.result ??= await this.run();
     const wanted = override ?? this.configured;
     return wanted === 's3' || wanted === 'package-upload' ? wanted : this.result.transport;
+  }
+}
+
+/** How long the start-up check may take, retries of a refused connection included. */
+export const JAMF_START_TIMEOUT_MS = 60_000;
+
+const START_ADVICE: Record<string, string> = {
+  JAMF_AUTH_FAILED:
+    'Set JAMF_CLIENT_ID and JAMF_CLIENT_SECRET to an enabled API client of this Jamf Pro (Settings > API Roles and Clients), or JAMF_USERNAME and JAMF_PASSWORD, then start the worker again.',
+  JAMF_UNREACHABLE:
+    'Check JAMF_URL (https://yourinstance.jamfcloud.com), the network, a proxy or firewall, then start the worker again.',
+  JAMF_BAD_RESPONSE:
+    'JAMF_URL does not point at the Jamf Pro API: set it to the server root (https://yourinstance.jamfcloud.com), then start the worker again.',
+  JAMF_FORBIDDEN:
+    'Give the API role the privileges listed under "Using it with a real Jamf Pro" in README.md, then start the worker again.',
+};
+
+/**
+ * Before the worker takes any job: Jamf Pro answers at JAMF_URL, is the Jamf Pro API, and
+ * accepts this worker's credentials (a token, then GET /api/v1/jamf-pro-version with it).
+ * A worker that cannot would say "ready", take the next upload and fail it for good, an
+ * upload a healthy worker would have published. Throws the failure's own code (all exit 3)
+ * with what to fix; the message names JAMF_URL's host and the network error, never a secret.
+ */
+export async function checkJamfAtStart(
+  jamf: Pick<JamfClient, 'getVersion'>,
+  logger: Logger,
+  timeoutMs = JAMF_START_TIMEOUT_MS,
+): Promise<string> {
+  try {
+    // One try of the call itself: its token request retries a refused connection already,
+    // and retries of both would multiply (6 × 6 tries).
+    const version = await jamf.getVersion({ signal: AbortSignal.timeout(timeoutMs), retries: 0 });
+    logger.info({ version }, 'jamf pro answers and accepts the credentials');
+    return version;
+  } catch (err) {
+    const known = errorCode(err);
+    const code: ErrorCode =
+      known !== undefined && errorSpec(known) !== undefined
+        ? (known as ErrorCode)
+        : 'JAMF_UNREACHABLE';
+    const what =
+      err instanceof Error && err.name === 'TimeoutError'
+        ? `Jamf Pro did not answer within ${Math.round(timeoutMs / 1000)} s`
+        : describeError(err);
+    const advice =
+      START_ADVICE[code] ?? 'Run `jcds doctor` for the details, then start the worker again.';
+    throw new AppError(code, `The worker did not start: ${what}. ${advice}`, {
+      cause: err,
+      retryable: false,
+    });
   }
 }

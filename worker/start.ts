@@ -20,12 +20,16 @@ import { MultipartEngine } from '../shared/upload/multipart.ts';
 import { UploadPartJobs } from '../shared/upload/part-queue.ts';
 import { S3Sessions } from '../shared/upload/s3-sessions.ts';
 import { CredentialVault, fromJcds, missingVault } from '../shared/vault.ts';
+import { JobFences } from './fence.ts';
+import { FleetSecret, fleetKeys } from '../shared/fleet-secret.ts';
+import { WorkerFitness } from './fitness.ts';
 import { RedisFleetMetrics, type FleetMetrics } from './metrics.ts';
 import { downloadProcessor } from './processors/download.ts';
 import { syncProcessor } from './processors/sync.ts';
-import { partProcessor } from './processors/upload-part.ts';
+import { partBuffers, partProcessor } from './processors/upload-part.ts';
 import { uploadProcessor } from './processors/upload/index.ts';
-import { WorkerPreflight } from './preflight.ts';
+import { checkJamfAtStart, WorkerPreflight } from './preflight.ts';
+import { checkEvictionPolicy } from './redis-check.ts';
 
 export interface StartWorkerOptions {
   config: Config;
@@ -58,6 +62,33 @@ function jamfClientFor(config: Config, logger: Logger): JamfClient {
   });
 }
 
+/**
+ * After the grace period (or a close that Redis does not answer), how long closing may
+ * still take: connections are dropped, not waited for. A worker's shutdown takes at most
+ * graceMs + 2 × SHUTDOWN_FORCE_MS (the BullMQ workers, then the queues and the Jamf client);
+ * worker/main.ts exits by force past that.
+ */
+export const SHUTDOWN_FORCE_MS = 2_000;
+
+/** True when the promise settled within ms (its outcome is the caller's business). */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>(resolve => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      p.then(
+        () => true,
+        () => true,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function startWorker(options: StartWorkerOptions): Promise<WorkerHandle> {
   const { config } = options;
   const logger = options.logger ?? createLogger({ level: config.logLevel, name: 'jcds-worker' });
@@ -65,7 +96,44 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
   const connection = redisOptions(config.redisUrl, 'worker');
   const redis = new Redis(connection);
   redis.on('error', err => logger.debug({ err }, 'redis connection error (reconnecting)'));
+  // Before any job is taken: a Redis that may evict keys loses jobs (REDIS_EVICTION_POLICY).
+  await checkEvictionPolicy(redis, config.redisUrl, config.allowRedisEviction, logger).catch(
+    (err: unknown) => {
+      redis.disconnect();
+      throw err;
+    },
+  );
+  // Before any job is taken: Jamf answers and accepts this worker's credentials, and its
+  // fleet secret is the fleet's. A worker that cannot do jobs must not take any: it would
+  // fail jobs healthy workers would publish (or poison the vault for them). Jamf first, so
+  // a worker that cannot work does not define the fleet's secret either.
+  const fleetSecret = config.fleetSecret
+    ? new FleetSecret(redis, fleetKeys(config.fleetSecret, config.fleetSecretPrevious))
+    : undefined;
+  try {
+    await checkJamfAtStart(jamf, logger);
+    if (fleetSecret) {
+      const check = await fleetSecret.ensure();
+      logger.info(
+        {
+          verifier: check.created ? 'written' : 'matched',
+          matchedVariable:
+            check.matched === 'current' ? 'JCDS_FLEET_SECRET' : 'JCDS_FLEET_SECRET_PREVIOUS',
+          verifierWrittenAt: check.record.writtenAt,
+          verifierWrittenBy: check.record.writtenBy,
+        },
+        check.created
+          ? "fleet secret: this worker set up the fleet's verifier"
+          : "fleet secret matches the fleet's",
+      );
+    }
+  } catch (err) {
+    redis.disconnect();
+    await jamf.close().catch(() => undefined);
+    throw err;
+  }
   const metrics = options.metrics ?? new RedisFleetMetrics(redis, logger);
+  const fitness = new WorkerFitness({ redis, logger });
 
   const queues = new Map<QueueName, Queue>(
     Object.values(QUEUES).map(name => {
@@ -88,6 +156,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     ? new CredentialVault({
         redis,
         secret: config.fleetSecret,
+        previousSecret: config.fleetSecretPrevious,
+        ...(fleetSecret ? { writeKey: fleetSecret.writeKey } : {}),
         renew: async () => {
           const renewed = fromJcds(await jamf.renewJcdsCredentials());
           metrics.credentialRenewal();
@@ -104,6 +174,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     clock,
   );
   const transport = new WorkerPreflight(config.transport, jamf, logger);
+  // Every write on a job's behalf is fenced by its lock (fence.ts).
+  const fences = new JobFences(redis);
 
   const common: Omit<WorkerOptions, 'concurrency'> = {
     connection,
@@ -118,20 +190,23 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     {
       name: QUEUES.upload,
       processor: uploadProcessor(
-        { config, jamf, engine, vault, parts, transport, metrics, clock, logger },
+        { config, jamf, engine, vault, parts, transport, metrics, clock, logger, fences, fitness },
         queueOf(QUEUES.upload),
       ) as Processor,
       opts: { concurrency: config.workerConcurrency, maxStalledCount: 3 },
     },
     {
       name: QUEUES.uploadPart,
-      processor: partProcessor({ engine, redis, metrics, logger }, partQueue) as Processor,
+      processor: partProcessor(
+        { engine, redis, metrics, logger, fences, fitness, buffers: partBuffers(config) },
+        partQueue,
+      ) as Processor,
       opts: { concurrency: config.partConcurrency, maxStalledCount: 5 },
     },
     {
       name: QUEUES.download,
       processor: downloadProcessor(
-        { jamf, redis, metrics, logger },
+        { jamf, redis, metrics, logger, fences, fitness, downloadDirs: config.downloadDirs },
         queueOf(QUEUES.download),
       ) as Processor,
       opts: { concurrency: config.workerConcurrency, maxStalledCount: 3 },
@@ -139,7 +214,16 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     {
       // A sync job is short-lived per wake-up (it waits for its jobs in the delayed set).
       name: QUEUES.sync,
-      processor: syncProcessor({ jamf, redis, metrics, logger, queueOf }) as Processor,
+      processor: syncProcessor({
+        jamf,
+        redis,
+        metrics,
+        logger,
+        fences,
+        fitness,
+        queueOf,
+        downloadDirs: config.downloadDirs,
+      }) as Processor,
       opts: { concurrency: config.workerConcurrency, maxStalledCount: 3 },
     },
   ];
@@ -164,25 +248,41 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     );
     workers.push(w);
   }
+  fitness.attach(workers);
   await Promise.all(workers.map(w => w.waitUntilReady()));
+  fitness.start();
   logger.info({ queues: workers.map(w => w.name), pid: process.pid }, 'worker ready');
 
   let closing: Promise<void> | undefined;
   const close = (graceMs = 30_000): Promise<void> =>
     (closing ??= (async () => {
-      const graceful = Promise.all(workers.map(w => w.close()));
-      const timer = setTimeout(() => {
+      const graceful = Promise.allSettled(workers.map(w => w.close()));
+      if (!(await settlesWithin(graceful, graceMs))) {
         logger.warn(
           { graceMs },
           'grace period over: cancelling jobs in flight; they will be picked up again',
         );
         for (const w of workers) w.cancelAllJobs('worker shutting down');
-        void Promise.all(workers.map(w => w.close(true)));
-      }, graceMs);
-      await graceful.finally(() => clearTimeout(timer));
-      await Promise.allSettled([...queues.values()].map(x => x.close()));
+        // BullMQ's close(true) now would return the close already under way, and that one
+        // waits on Redis (a QUIT queued until Redis answers, the fetch loop's retry delay):
+        // with Redis unreachable it never ends. Dropping the connections ends those waits.
+        for (const w of workers) void w.disconnect().catch(() => undefined);
+      }
+      const queuesClosed = Promise.allSettled([...queues.values()].map(x => x.close()));
+      if (!(await settlesWithin(Promise.all([graceful, queuesClosed]), SHUTDOWN_FORCE_MS))) {
+        logger.warn(
+          { forceMs: SHUTDOWN_FORCE_MS },
+          'Redis did not answer while closing: connections dropped',
+        );
+        for (const w of workers) void w.disconnect().catch(() => undefined);
+        for (const q of queues.values()) void q.disconnect().catch(() => undefined);
+      }
       sessions.close();
-      await jamf.close().catch(() => undefined);
+      await settlesWithin(fitness.close(), SHUTDOWN_FORCE_MS);
+      await settlesWithin(
+        jamf.close().catch(() => undefined),
+        SHUTDOWN_FORCE_MS,
+      );
       redis.disconnect();
     })());
   return { workers, close };

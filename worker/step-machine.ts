@@ -9,8 +9,16 @@
  * or a wake-up after the part children finish continues from it.
  */
 import { AppError } from '../shared/errors.ts';
+import { isLockLost } from './fence.ts';
 
-export type StepOutcome<D, R> = { next: D } | { done: R };
+/**
+ * A step's result: the next checkpoint, or the job's result. `undo` takes back what the
+ * step made that only this checkpoint records (an upload it created), when the checkpoint
+ * is refused because the worker lost the job's lock: it is in no checkpoint, so no other
+ * worker can be using it. Not on any other failure of the write: a write whose answer was
+ * lost may have been applied.
+ */
+export type StepOutcome<D, R> = { next: D; undo?: () => Promise<void> } | { done: R };
 
 /** What a step gets besides its checkpoint. */
 export interface StepContext<D> {
@@ -26,7 +34,7 @@ export type StepFn<D extends { step: string }, S extends D['step'], R> = (
 export type Steps<D extends { step: string }, R> = { [S in D['step']]: StepFn<D, S, R> };
 
 export interface RunStepsOptions<D> {
-  /** The one checkpoint writer (BullMQ's job.updateData, fenced by the job's lock). */
+  /** The one checkpoint writer, fenced by the job's lock (worker/fence.ts): LOCK_LOST once it is lost. */
   persist(data: D): Promise<void>;
   /** Transitions allowed in one run, a bound against a cycle (default 32). */
   maxTransitions?: number;
@@ -56,7 +64,12 @@ export async function runSteps<D extends { step: string }, R>(
         'INTERNAL',
         `the step machine made more than ${max} transitions in one run`,
       );
-    await options.persist(out.next);
+    try {
+      await options.persist(out.next);
+    } catch (err) {
+      if (out.undo && isLockLost(err)) await out.undo().catch(() => undefined);
+      throw err;
+    }
     current = out.next;
   }
 }

@@ -4,6 +4,10 @@
  * so the CLI starts them the way docker compose does: `node <entry>`. The child runs in
  * its own process group and gets each signal the CLI receives exactly once (a terminal's
  * Ctrl-C would otherwise reach both and count as two); its exit code becomes the CLI's.
+ *
+ * In its own process group the child would outlive a CLI killed by SIGKILL (no signal to
+ * forward): with `watchParent`, it gets an IPC channel, which the kernel closes when the
+ * CLI dies however it dies, and the child (worker/main.ts) shuts down on 'disconnect'.
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
@@ -21,13 +25,16 @@ export async function runChild(
   args: string[],
   env: Record<string, string | undefined>,
   nodeFlags: readonly string[] = [],
+  options: { watchParent?: boolean } = {},
 ): Promise<number> {
   const child = spawn(process.execPath, [...nodeFlags, entryPath(relativeEntry), ...args], {
     cwd: process.cwd(),
     env,
-    stdio: 'inherit',
+    stdio: options.watchParent ? ['inherit', 'inherit', 'inherit', 'ipc'] : 'inherit',
     detached: true,
   });
+  // The channel is only there to close when this process dies: it must not keep it alive.
+  if (options.watchParent) child.channel?.unref();
   const stop = forwardSignals(signal => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
   });

@@ -14,6 +14,7 @@ import { registerSchedule } from './commands/schedule.ts';
 import { registerStatus } from './commands/status.ts';
 import { registerSync } from './commands/sync.ts';
 import { registerUpload } from './commands/upload.ts';
+import { registerVault } from './commands/vault.ts';
 import { registerWorker } from './commands/worker.ts';
 import { createContext, type CliContext } from './context.ts';
 import { EXIT, exitCodeFor } from './exit.ts';
@@ -43,6 +44,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerWorker(program, ctx);
   registerMonitor(program, ctx);
   registerDoctor(program, ctx);
+  registerVault(program, ctx);
   return program;
 }
 

@@ -85,7 +85,7 @@ export async function checkFleetSecret(
   }
   return failed(
     'fleet-secret',
-    `JCDS_FLEET_SECRET is set but differs from the one the fleet uses (the verifier in ${SECRET_VERIFIER_KEY} does not match): a worker could not decrypt credentials another one stored (VAULT_DECRYPT_FAILED)`,
-    'Use the same JCDS_FLEET_SECRET here and on every worker; if the fleet changed its secret on purpose, restart every worker with the new one.',
+    `JCDS_FLEET_SECRET is set but differs from the one the fleet uses (the verifier in ${SECRET_VERIFIER_KEY} does not match): a worker started with it refuses to start (FLEET_SECRET_MISMATCH)`,
+    'Use the same JCDS_FLEET_SECRET here and on every worker; to change the fleet\'s secret, follow "Rotating the fleet secret" in README.md (JCDS_FLEET_SECRET_PREVIOUS on the workers, then `jcds vault rotate`).',
   );
 }

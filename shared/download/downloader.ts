@@ -1,25 +1,44 @@
 /**
  * One resumable, verified download of a JCDS file to a local path.
  *
- *   <dest>.partial  ← ranges fetched in parallel, written at their offsets
- *   checkpoint      ← the coalesced ranges on disk, saved (after fdatasync) as they complete
+ *   partial file    ← ranges fetched in parallel, written at their offsets
+ *   checkpoint      ← the partial file's name and identity, and the coalesced ranges on
+ *                     disk, saved (after fdatasync) as they complete
  *   verifier        ← hashes the contiguous prefix in a worker thread as it grows
  *   finish          ← MD5 (and SHA3-512 when known) equal Jamf's → fsync → move into place
  *
- * Resuming: a checkpoint whose partial file is missing or shorter than it claims is
- * dropped (the download starts over); otherwise only the missing ranges are fetched.
- * Failures: a hash mismatch removes the partial and fails for good (VERIFY_FAILED); a
- * full disk keeps the partial and its checkpoint (DISK_FULL) so a retry resumes; any
- * other failure keeps both as well. The destination is only ever created complete and
- * verified: without `overwrite` it is linked into place (which fails if it appeared
- * meanwhile); with `overwrite` it is renamed over the old file atomically.
+ * The partial file is only ever the one this download created (destination.ts): a new
+ * random name opened O_CREAT|O_EXCL|O_NOFOLLOW, recorded (name, device, inode) in the
+ * checkpoint before a byte is written; a resumed attempt reopens it O_NOFOLLOW and checks
+ * the device and inode. Everything reads and writes through that one descriptor (the hash
+ * threads too), so a link or another file put at its name is never written or read.
+ *
+ * Resuming: a checkpoint whose partial file is missing, is not the file it created, or is
+ * shorter than it claims is dropped (the download starts over in a new partial file; a
+ * foreign file is left alone); otherwise only the missing ranges are fetched. A checkpoint
+ * of an older version (ranges in `<dest>.partial`, no recorded file) is dropped the same
+ * way, and `<dest>.partial` is not touched. Failures: a hash mismatch removes the partial
+ * and fails for good (VERIFY_FAILED); a full disk keeps the partial and its checkpoint
+ * (DISK_FULL) so a retry resumes; any other failure keeps both as well. The destination is
+ * only ever created complete and verified, by moving the partial file itself (its inode)
+ * into place, never by writing through the destination's path: without `overwrite` it is
+ * hard-linked into place (which fails if anything, a link included, appeared there
+ * meanwhile) and the temporary name removed; with `overwrite` it is renamed over the old
+ * file atomically (a rename replaces a link at the destination, never writes through it).
+ * A symbolic link at the destination is refused either way (destination.ts).
  */
-import { link, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { constants } from 'node:fs';
+import { link, lstat, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { AppError } from '../errors.ts';
 import { formatBytes } from '../units.ts';
-import { partialPath } from './destination.ts';
+import {
+  isPartialName,
+  newPartialName,
+  symlinkDestination,
+  type PartialFile,
+} from './destination.ts';
 import { fetchRanges, type UrlSource } from './range-fetcher.ts';
 import {
   RANGE_CONCURRENCY,
@@ -46,11 +65,13 @@ export interface DownloadFileOptions {
   dest: string;
   overwrite: boolean;
   expected: ExpectedFile;
-  /** The checkpoint from an earlier attempt. */
+  /** The checkpoint from an earlier attempt: the ranges on disk… */
   done: readonly ByteRange[];
+  /** …in this partial file (absent: none was recorded, or an older version's checkpoint). */
+  partial?: PartialFile | undefined;
   url: UrlSource;
-  /** Persists the checkpoint (the job data). */
-  checkpoint(done: ByteRange[]): Promise<void>;
+  /** Persists the checkpoint (the job data): the ranges on disk in the partial file. */
+  checkpoint(done: ByteRange[], partial: PartialFile): Promise<void>;
   progress(bytesOnDisk: number): void;
   log(line: string): void;
   signal?: AbortSignal | undefined;
@@ -114,12 +135,108 @@ class CheckpointWriter {
   }
 }
 
-async function sizeOf(path: string): Promise<number | undefined> {
-  try {
-    return (await stat(path)).size;
-  } catch {
+/** The partial file in use: its descriptor, path, checkpoint record and size on disk. */
+interface OpenPartial {
+  fh: FileHandle;
+  path: string;
+  record: PartialFile;
+  size: number;
+}
+
+function fileError(err: unknown, path: string): AppError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT')
+    return new AppError(
+      'DISK_FULL',
+      `The disk holding ${path} is full (${code}): free some space and retry the job.`,
+    );
+  return new AppError(
+    'DESTINATION_INVALID',
+    `Cannot write ${path}: ${(err as Error).message}. Check the destination folder's permissions.`,
+    { cause: err },
+  );
+}
+
+/** The device and inode of a bigint stat, as a checkpoint records them. */
+function sameInode(st: { dev: bigint; ino: bigint }, p: PartialFile): boolean {
+  return st.dev.toString() === p.dev && st.ino.toString() === p.ino;
+}
+
+/**
+ * Reopens the partial file a checkpoint recorded, if it is still that file (O_NOFOLLOW,
+ * same device and inode, regular); otherwise says why and returns undefined, leaving
+ * whatever is at that name alone.
+ */
+async function reopenPartial(
+  folder: string,
+  p: PartialFile | undefined,
+  log: (line: string) => void,
+): Promise<OpenPartial | undefined> {
+  if (p === undefined) return undefined;
+  if (!isPartialName(p.name) || typeof p.dev !== 'string' || typeof p.ino !== 'string') {
+    log(
+      `the checkpoint names ${JSON.stringify(p.name)} as its partial file, which is not a name this program makes: ignored, starting over`,
+    );
     return undefined;
   }
+  const path = join(folder, p.name);
+  let fh: FileHandle;
+  try {
+    fh = await open(path, constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') log(`the partial file ${path} is gone: starting over`);
+    else if (code === 'ELOOP' || code === 'EMLINK')
+      log(`${path} is a symbolic link now, not the partial file: left alone, starting over`);
+    else if (code === 'ENOSPC' || code === 'EDQUOT') throw fileError(err, path);
+    else log(`the partial file ${path} cannot be opened (${code ?? String(err)}): starting over`);
+    return undefined;
+  }
+  const st = await fh.stat({ bigint: true });
+  // Also one name only (a hard link to a file elsewhere has two) and this user's (a file
+  // another user put there, even one that was given the freed inode number, is not ours).
+  const uid = process.geteuid?.();
+  if (
+    !st.isFile() ||
+    !sameInode(st, p) ||
+    st.nlink !== 1n ||
+    (uid !== undefined && st.uid !== BigInt(uid))
+  ) {
+    await fh.close();
+    log(
+      `${path} is not the partial file this download created (another file is at its name now): left alone, starting over`,
+    );
+    return undefined;
+  }
+  return { fh, path, record: p, size: Number(st.size) };
+}
+
+/** Creates a new partial file at a random name: O_CREAT|O_EXCL|O_NOFOLLOW. */
+async function createPartial(folder: string): Promise<OpenPartial> {
+  for (let attempt = 1; ; attempt++) {
+    const name = newPartialName();
+    const path = join(folder, name);
+    let fh: FileHandle;
+    try {
+      fh = await open(
+        path,
+        constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+        0o666,
+      );
+    } catch (err) {
+      // 72 random bits: a name taken is someone planting files, not chance; try another.
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && attempt < 5) continue;
+      throw fileError(err, path);
+    }
+    const st = await fh.stat({ bigint: true });
+    return { fh, path, record: { name, dev: st.dev.toString(), ino: st.ino.toString() }, size: 0 };
+  }
+}
+
+/** Removes the partial file, if the name still holds it (never another file). */
+async function removePartial(p: OpenPartial): Promise<void> {
+  const st = await lstat(p.path, { bigint: true }).catch(() => undefined);
+  if (st?.isFile() && sameInode(st, p.record)) await unlink(p.path).catch(() => undefined);
 }
 
 async function syncFolder(path: string): Promise<void> {
@@ -134,8 +251,25 @@ async function syncFolder(path: string): Promise<void> {
   }
 }
 
-/** Moves the verified partial into place, refusing to replace a file unless `overwrite`. */
-async function moveIntoPlace(partial: string, dest: string, overwrite: boolean): Promise<void> {
+/**
+ * Moves the verified partial file itself into place, refusing to replace a file unless
+ * `overwrite`, and a symbolic link at the destination always.
+ */
+async function moveIntoPlace(p: OpenPartial, dest: string, overwrite: boolean): Promise<void> {
+  const partial = p.path;
+  const there = await lstat(dest).catch(() => undefined);
+  if (there?.isSymbolicLink()) throw symlinkDestination(dest, partial);
+  if (there?.isDirectory())
+    throw new AppError(
+      'DESTINATION_INVALID',
+      `The destination ${dest} is a folder now: remove it or download elsewhere; the verified download is kept as ${partial}.`,
+    );
+  const mine = await lstat(partial, { bigint: true }).catch(() => undefined);
+  if (!mine?.isFile() || !sameInode(mine, p.record))
+    throw new AppError(
+      'DESTINATION_INVALID',
+      `The partial file ${partial} was replaced or removed by someone else during the download: nothing was moved to ${dest}. Check who writes to ${dirname(dest)}, then retry the job (it starts over).`,
+    );
   if (overwrite) {
     await rename(partial, dest);
     return;
@@ -151,8 +285,9 @@ async function moveIntoPlace(partial: string, dest: string, overwrite: boolean):
       );
     }
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV' && code !== 'EMLINK') throw err;
-    // A file system without hard links: check, then rename (a tiny race, accepted).
-    if ((await sizeOf(dest)) !== undefined) {
+    // A file system without hard links: check, then rename (a tiny race, accepted: the
+    // rename replaces what appeared, it never writes through it).
+    if ((await lstat(dest).catch(() => undefined)) !== undefined) {
       throw new AppError(
         'DESTINATION_EXISTS',
         `${dest} appeared while it was being downloaded: remove it and retry the job, or download again with --overwrite.`,
@@ -167,43 +302,40 @@ async function moveIntoPlace(partial: string, dest: string, overwrite: boolean):
 /** Downloads, verifies and moves one file into place (see the module comment). */
 export async function downloadFile(o: DownloadFileOptions): Promise<DownloadFileResult> {
   const { fileName, dest, expected } = o;
-  const partial = partialPath(dest);
+  const folder = dirname(dest);
   const size = expected.size;
   let done = [...o.done];
-  const onDisk = await sizeOf(partial);
-  const claimed = done.length > 0 ? done[done.length - 1]![1] + 1 : 0;
-  if (done.length > 0 && (onDisk === undefined || onDisk < claimed)) {
+  if (done.length > 0 && o.partial === undefined) {
     o.log(
-      `the checkpoint says ${formatBytes(bytesIn(done))} are on disk but ${partial} is ${onDisk === undefined ? 'missing' : 'shorter'}: starting over`,
+      `the checkpoint was written by an older version (ranges in ${dest}.partial, a file it did not record): that file is neither trusted nor touched; starting over`,
+    );
+  }
+  let opened = await reopenPartial(folder, o.partial, o.log);
+  const claimed = done.length > 0 ? done[done.length - 1]![1] + 1 : 0;
+  if (opened && opened.size < claimed) {
+    o.log(
+      `the checkpoint says ${formatBytes(bytesIn(done))} are on disk but ${opened.path} is shorter: starting over`,
     );
     done = [];
-    await o.checkpoint(done);
   }
+  if (!opened) {
+    done = [];
+    opened = await createPartial(folder);
+  }
+  const p = opened;
+  const partial = p.path;
+  const file = p.fh;
+  // Recorded before a byte is written: a crash leaves a checkpoint that names this file.
+  if (done.length === 0 || p.record !== o.partial) await o.checkpoint(done, p.record);
   const resumedBytes = bytesIn(done);
   if (resumedBytes > 0)
     o.log(`resuming: ${formatBytes(resumedBytes)} of ${formatBytes(size)} already in ${partial}`);
 
-  let file: FileHandle;
-  try {
-    file = await open(partial, done.length > 0 ? 'r+' : 'w');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOSPC' || code === 'EDQUOT')
-      throw new AppError(
-        'DISK_FULL',
-        `The disk holding ${partial} is full (${code}): free some space and retry the job.`,
-      );
-    throw new AppError(
-      'DESTINATION_INVALID',
-      `Cannot write ${partial}: ${(err as Error).message}. Check the destination folder's permissions.`,
-      { cause: err },
-    );
-  }
-  const verifier = new StreamingVerifier(partial, { sha3: Boolean(expected.sha3) });
+  const verifier = new StreamingVerifier(partial, { sha3: Boolean(expected.sha3), fd: file.fd });
   const writer = new CheckpointWriter(async () => {
     const snapshot = done;
     await file.datasync();
-    await o.checkpoint(snapshot);
+    await o.checkpoint(snapshot, p.record);
   });
   // Keep the hashing threads busy from the first bytes on: the contiguous prefix includes
   // the part of the range in flight that starts where the done ranges end.
@@ -291,8 +423,8 @@ export async function downloadFile(o: DownloadFileOptions): Promise<DownloadFile
     const sha3ok = expected.sha3 === undefined || expected.sha3.toLowerCase() === hashes.sha3_512;
     if (!md5ok || !sha3ok || hashes.bytes !== size) {
       await closeFile();
-      await unlink(partial).catch(() => undefined);
-      await o.checkpoint([]).catch(() => undefined);
+      await removePartial(p);
+      await o.checkpoint([], p.record).catch(() => undefined);
       const what = !md5ok
         ? `MD5 ${hashes.md5}, Jamf lists ${expected.md5}`
         : !sha3ok
@@ -306,7 +438,7 @@ export async function downloadFile(o: DownloadFileOptions): Promise<DownloadFile
     }
     await file.sync();
     await closeFile();
-    await moveIntoPlace(partial, dest, o.overwrite);
+    await moveIntoPlace(p, dest, o.overwrite);
     await syncFolder(dest);
     const verified = expected.md5 !== undefined || expected.sha3 !== undefined;
     o.log(
@@ -327,7 +459,8 @@ export async function downloadFile(o: DownloadFileOptions): Promise<DownloadFile
       verifyTailMs: Math.round(verifyTailMs),
     };
   } finally {
-    verifier.close();
+    // The hash threads read the descriptor: they exit before it is closed.
+    await verifier.close();
     await closeFile();
   }
 }

@@ -34,9 +34,19 @@ class HashThread {
   /** The thread's one answer: the digest, or the error it met. */
   readonly answer: Promise<Answer>;
 
-  constructor(path: string, algorithm: Algorithm, mode: 'whole' | 'incremental') {
+  /**
+   * `fd`: an open descriptor of the file to read (threads share the process's descriptors),
+   * so the bytes hashed are those of the file the caller opened and checked, not of
+   * whatever the path names now. The caller keeps it open until the thread has exited.
+   */
+  constructor(
+    path: string,
+    algorithm: Algorithm,
+    mode: 'whole' | 'incremental',
+    fd: number | undefined,
+  ) {
     this.worker = new Worker(THREAD_SCRIPT, {
-      workerData: { path, algorithm, whole: mode === 'whole' },
+      workerData: { path, algorithm, whole: mode === 'whole', fd },
     });
     this.answer = new Promise<Answer>((resolve, reject) => {
       this.worker.once('message', (msg: Answer) => resolve(msg));
@@ -55,13 +65,23 @@ class HashThread {
     this.worker.postMessage(message);
   }
 
-  close(): void {
-    void this.worker.terminate();
+  /** Stops the thread; resolves once it has exited (it reads nothing after that). */
+  close(): Promise<void> {
+    return this.worker.terminate().then(
+      () => undefined,
+      () => undefined,
+    );
   }
 }
 
 export interface HashFileOptions {
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
+  /**
+   * Read through this open descriptor instead of opening `path` (which then only names the
+   * file in messages): the file the caller checked (shared/file-identity.ts). It must stay
+   * open until hashFile settles; hashFile settles only once its threads have exited.
+   */
+  fd?: number | undefined;
 }
 
 /** One algorithm over the whole file, in its own worker thread. */
@@ -69,18 +89,22 @@ function hashInThread(
   path: string,
   algorithm: Algorithm,
   signal: AbortSignal | undefined,
+  fd: number | undefined,
 ): Promise<{ digest: string; bytes: number }> {
   return new Promise((resolve, reject) => {
-    const thread = new HashThread(path, algorithm, 'whole');
+    const thread = new HashThread(path, algorithm, 'whole', fd);
+    let aborted = false;
     const onAbort = (): void => {
-      thread.close();
-      reject(signal?.reason ?? new Error('hashing aborted'));
+      // Settles once the thread has exited (its own exit is not the error to report).
+      aborted = true;
+      void thread.close().then(() => reject(signal?.reason ?? new Error('hashing aborted')));
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     thread.answer.then(
       msg => {
+        if (aborted) return;
         signal?.removeEventListener('abort', onAbort);
-        thread.close();
+        void thread.close();
         if (msg.error) {
           reject(
             new AppError(
@@ -91,6 +115,7 @@ function hashInThread(
         } else resolve({ digest: msg.digest, bytes: msg.bytes });
       },
       (err: unknown) => {
+        if (aborted) return;
         signal?.removeEventListener('abort', onAbort);
         reject(err);
       },
@@ -111,13 +136,19 @@ export async function hashFile(
   const onAbort = (): void => inner.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const [sha3, md5] = await Promise.all([
-      hashInThread(path, 'sha3-512', inner.signal),
-      hashInThread(path, 'md5', inner.signal),
-    ]).catch((err: unknown) => {
-      inner.abort(err);
-      throw err;
-    });
+    const runs = [
+      hashInThread(path, 'sha3-512', inner.signal, options.fd),
+      hashInThread(path, 'md5', inner.signal, options.fd),
+    ];
+    // One failing stops the other; both have exited before this settles (so the caller
+    // may close the descriptor they read).
+    for (const r of runs) r.catch((err: unknown) => inner.abort(err));
+    const settled = await Promise.allSettled(runs);
+    const failed = settled.find(r => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const [sha3, md5] = settled.map(
+      r => (r as PromiseFulfilledResult<{ digest: string; bytes: number }>).value,
+    ) as [{ digest: string; bytes: number }, { digest: string; bytes: number }];
     if (sha3.bytes !== md5.bytes)
       throw new AppError(
         'FILE_CHANGED',
@@ -146,10 +177,13 @@ export class StreamingVerifier {
   private posted = 0;
   private closed = false;
 
-  constructor(path: string, options: { sha3: boolean }) {
+  /** `fd`: read through this descriptor (the file being written), kept open until close(). */
+  constructor(path: string, options: { sha3: boolean; fd?: number | undefined }) {
     this.path = path;
-    this.md5 = new HashThread(path, 'md5', 'incremental');
-    this.sha3 = options.sha3 ? new HashThread(path, 'sha3-512', 'incremental') : undefined;
+    this.md5 = new HashThread(path, 'md5', 'incremental', options.fd);
+    this.sha3 = options.sha3
+      ? new HashThread(path, 'sha3-512', 'incremental', options.fd)
+      : undefined;
   }
 
   private threads(): HashThread[] {
@@ -182,13 +216,14 @@ export class StreamingVerifier {
         bytes: Math.min(md5.bytes, sha3?.bytes ?? md5.bytes),
       };
     } finally {
-      this.close();
+      await this.close();
     }
   }
 
-  close(): void {
+  /** Stops the threads; resolves once they have exited (nothing reads the descriptor then). */
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const t of this.threads()) t.close();
+    await Promise.all(this.threads().map(t => t.close()));
   }
 }

@@ -206,13 +206,17 @@ export class JamfClient {
 
   // --- Server ----------------------------------------------------------------------------
 
-  /** GET /api/v1/jamf-pro-version → e.g. `11.24.0-t1718802727`. */
-  async getVersion(options: CallOptions = {}): Promise<string> {
+  /**
+   * GET /api/v1/jamf-pro-version → e.g. `11.24.0-t1718802727`. `retries` overrides the
+   * client's (a worker's start-up check: the token request retries on its own already).
+   */
+  async getVersion(options: CallOptions & { retries?: number } = {}): Promise<string> {
     const res = await this.http.request<{ version: string }>({
       method: 'GET',
       path: '/api/v1/jamf-pro-version',
       schema: VersionSchema,
       signal: options.signal,
+      ...(options.retries === undefined ? {} : { retries: options.retries }),
     });
     return res.body.version;
   }

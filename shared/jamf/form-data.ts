@@ -72,6 +72,11 @@ export interface MultipartBody {
 
 export interface FileBodyOptions extends MultipartFileSpec {
   filePath: string;
+  /**
+   * Opens the file for each pass over the body (default: `open(filePath)`); the worker's
+   * checks that the file is still the one enqueued (shared/file-identity.ts).
+   */
+  openFile?: (() => Promise<FileHandle>) | undefined;
   /** The file's mtime when `size` was taken; a change while sending fails the upload. */
   mtimeMs?: number;
   boundary?: string;
@@ -98,8 +103,9 @@ async function* streamBody(
   const { filePath, size } = options;
   let handle: FileHandle;
   try {
-    handle = await open(filePath, 'r');
+    handle = options.openFile ? await options.openFile() : await open(filePath, 'r');
   } catch (err) {
+    if (err instanceof AppError) throw err;
     throw fileError(err, filePath);
   }
   try {

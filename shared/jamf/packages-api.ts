@@ -14,7 +14,7 @@
  * - The upload is a multipart/form-data body streamed from disk (form-data.ts) with no overall
  *   timeout; it is retried only whole, and only on retryable errors.
  */
-import { stat } from 'node:fs/promises';
+import { stat, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { z } from 'zod';
 import { AppError } from '../errors.ts';
@@ -237,6 +237,11 @@ export interface UploadOptions extends CallOptions {
   fileName?: string;
   /** File bytes handed to the connection so far (restarts at 0 on a retry). */
   onProgress?: (bytesSent: number) => void;
+  /**
+   * Opens the file (for its size, then for each attempt's body) instead of `open(filePath)`:
+   * the worker passes one that checks it is the file enqueued (shared/file-identity.ts).
+   */
+  openFile?: () => Promise<FileHandle>;
 }
 
 export interface UploadResult extends Created {
@@ -253,8 +258,16 @@ export async function uploadPackageFile(
 ): Promise<UploadResult> {
   let info;
   try {
-    info = await stat(filePath);
+    if (options.openFile) {
+      const fh = await options.openFile();
+      try {
+        info = await fh.stat();
+      } finally {
+        await fh.close();
+      }
+    } else info = await stat(filePath);
   } catch (err) {
+    if (err instanceof AppError) throw err;
     const code = (err as { code?: unknown }).code;
     throw code === 'ENOENT'
       ? new AppError('FILE_NOT_FOUND', `${filePath} does not exist`, { cause: err })
@@ -271,6 +284,7 @@ export async function uploadPackageFile(
     fileName: options.fileName ?? basename(filePath),
     size: info.size,
     mtimeMs: info.mtimeMs,
+    openFile: options.openFile,
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
   const res = await http.request<z.output<typeof CreatedSchema>>({

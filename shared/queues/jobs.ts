@@ -5,7 +5,9 @@
  * `vaultKey`.
  */
 import type { Transport } from '../config.ts';
+import type { PartialFile } from '../download/destination.ts';
 import type { DownloadFileResult } from '../download/downloader.ts';
+import type { FileIdentity } from '../file-identity.ts';
 
 export type IfExists = 'skip' | 'replace' | 'fail';
 export type ConcreteTransport = Exclude<Transport, 'auto'>;
@@ -38,12 +40,15 @@ export interface MultipartState {
   round?: number;
 }
 
-/** What a producer enqueues: the file, its identity at enqueue, and what to do with it. */
-export interface UploadRequest {
+/**
+ * What a producer enqueues: the file, its identity at enqueue (device, inode, size, mtime,
+ * ctime: shared/file-identity.ts), and what to do with it.
+ */
+export interface UploadRequest extends FileIdentity {
   path: string;
   fileName: string;
-  size: number;
-  mtimeMs: number;
+  /** `path` is a symbolic link the producer followed on purpose (shared/file-identity.ts). */
+  followSymlink?: boolean;
   ifExists: IfExists;
   package: PackageMetadata;
   /** A per-job transport override; otherwise the worker's JCDS_TRANSPORT. */
@@ -117,12 +122,11 @@ export interface UploadResult {
   outcome: UploadOutcome;
 }
 
-export interface PartJobData {
+export interface PartJobData extends FileIdentity {
   uploadJobId: string;
   fileName: string;
   path: string;
-  size: number;
-  mtimeMs: number;
+  followSymlink?: boolean;
   bucket: string;
   key: string;
   region: string;
@@ -139,12 +143,11 @@ export interface PartResult {
   size: number;
 }
 
-export interface HashJobData {
+export interface HashJobData extends FileIdentity {
   uploadJobId: string;
   fileName: string;
   path: string;
-  size: number;
-  mtimeMs: number;
+  followSymlink?: boolean;
 }
 
 export type HashResult = FileHashes & { kind: 'hash' };
@@ -154,8 +157,14 @@ export interface DownloadJobData {
   /** The final path of the file (the folder already joined with the file name). */
   dest: string;
   overwrite: boolean;
-  /** Checkpoint: [start, end] inclusive byte ranges already written to `<dest>.partial`. */
+  /** Checkpoint: [start, end] inclusive byte ranges already written to the temporary file. */
   doneRanges?: Array<[number, number]>;
+  /**
+   * Checkpoint: the temporary file this download created in the destination's folder (a
+   * random name, and its device and inode), so a resumed attempt finds its own file again
+   * and nothing else (shared/download/downloader.ts).
+   */
+  partial?: PartialFile;
   /** The JCDS file the checkpoint belongs to (size and hashes as Jamf listed them). */
   size?: number;
   md5?: string;
@@ -207,7 +216,13 @@ export interface SyncPlanCounts {
 export interface SyncJobData {
   dir: string;
   direction: SyncDirection;
-  options?: { ifExists?: IfExists; category?: string; wait?: boolean };
+  options?: {
+    ifExists?: IfExists;
+    category?: string;
+    wait?: boolean;
+    /** sync up: follow symbolic links that lead out of the folder (not by default). */
+    followSymlinks?: boolean;
+  };
   /** The schedule that produced this run, if any. */
   schedule?: string;
   // --- step state (checkpoint) ---

@@ -117,11 +117,6 @@ export function uploadVaultKey(uploadJobId: string): string {
   return `upload-${uploadJobId}`;
 }
 
-/** The Redis counter of bytes an upload's part jobs have sent. */
-export function uploadProgressKey(uploadJobId: string): string {
-  return `${QUEUE_PREFIX}:progress:${uploadJobId}`;
-}
-
 /** The Redis hash of a job (BullMQ's layout: prefix, queue, id). */
 export function jobKey(queue: QueueName, jobId: string): string {
   return `${QUEUE_PREFIX}:${queue}:${jobId}`;

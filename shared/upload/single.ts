@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { FileHashes } from '../queues/jobs.ts';
@@ -17,6 +18,11 @@ import type { S3Sessions } from './s3-sessions.ts';
 
 export interface SingleUploadOptions {
   path: string;
+  /**
+   * Read through this open handle (the file checked to be the one enqueued:
+   * shared/file-identity.ts) instead of opening `path`; the caller closes it.
+   */
+  handle?: FileHandle | undefined;
   /** For messages: the JCDS file name. */
   fileName: string;
   /** lib-storage's part size (raised to S3's 5 MiB minimum). */
@@ -39,7 +45,9 @@ export async function uploadSingle(
   const sha3 = createHash('sha3-512');
   const md5 = createHash('md5');
   const body = new PassThrough({ highWaterMark: 1 << 20 });
-  const source = createReadStream(o.path, { highWaterMark: 1 << 20 });
+  const source = o.handle
+    ? o.handle.createReadStream({ start: 0, autoClose: false, highWaterMark: 1 << 20 })
+    : createReadStream(o.path, { highWaterMark: 1 << 20 });
   source.on('data', chunk => {
     sha3.update(chunk as Buffer);
     md5.update(chunk as Buffer);

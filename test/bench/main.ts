@@ -63,6 +63,7 @@ const plan: Plan = {
   runs: values.runs ? Number(values.runs) : quick ? 1 : 3,
   size,
   memorySizes: quick ? [96 * MiB, 384 * MiB] : [1 * GiB, 4 * GiB],
+  memoryBatchCount: quick ? 80 : 200,
   batchCount: quick ? 30 : 300,
   batchFileSize: 1 * MiB,
 };

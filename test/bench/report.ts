@@ -126,6 +126,13 @@ export function evaluateTargets(r: BenchResults): TargetCheck[] {
     x,
   );
   check(
+    'memory: worker RSS over a batch, above its plateau',
+    '≤ 16 MiB',
+    mem?.batch?.delta ?? NaN,
+    v => v <= 16 * MiB,
+    mib,
+  );
+  check(
     'batch: queue overhead per job',
     '≤ 15 ms',
     batch?.queueOverheadMs ?? NaN,
@@ -253,6 +260,18 @@ export function renderMarkdown(r: BenchResults): string {
       '',
       `Growth from ${mem.sizes?.[0] !== undefined ? mem.sizes[0] / MiB : '?'} MiB to ${mem.sizes?.at(-1) !== undefined ? mem.sizes.at(-1)! / MiB : '?'} MiB: ${x(mem.growth)}.`,
     );
+    const b = mem.batch;
+    if (b) {
+      const delta = `${b.delta >= 0 ? '+' : '−'}${mib(Math.abs(b.delta))}`;
+      L.push(
+        '',
+        `**Worker RSS over a batch**: ${b.count} multipart uploads of distinct sizes (${(b.sizes[0] / MiB).toFixed(2)}–${(b.sizes[1] / MiB).toFixed(2)} MiB, parts of ${b.partSize / MiB} MiB, ${b.inFlight} in flight) through one worker in ${sec(b.ms)} s, VmRSS after each upload; the plateau is the highest sample of uploads ${b.warmup + 1}–${b.warmup + b.window}`,
+        '',
+        '| plateau | max after it | delta (target ≤ 16 MiB) | final |',
+        '|---|---|---|---|',
+        `| ${mib(b.plateau)} | ${mib(b.max)} | ${delta} | ${mib(b.final)} |`,
+      );
+    }
   }
 
   const batch = section(r, 'batch');

@@ -9,6 +9,8 @@ export interface Plan {
   size: number;
   /** Upload sizes for the worker memory test, bytes (small, large). */
   memorySizes: number[];
+  /** Multipart uploads of distinct sizes in the worker memory batch. */
+  memoryBatchCount: number;
   batchCount: number;
   batchFileSize: number;
 }
@@ -28,6 +30,29 @@ export interface MemorySection {
   peakRss: Array<{ size: number; runs: number[]; median: number; idlePeak: number[] }>;
   /** Large-size median over small-size median. */
   growth: number;
+  /** A batch of multipart uploads of distinct sizes through one worker (issue 13 §3). */
+  batch?: MemoryBatch;
+}
+
+/**
+ * VmRSS of one worker after each upload of a batch, judged by the plateau rule of
+ * test/helpers/rss-plateau.ts. Bytes.
+ */
+export interface MemoryBatch {
+  count: number;
+  inFlight: number;
+  partSize: number;
+  /** Smallest and largest file, bytes. */
+  sizes: [number, number];
+  warmup: number;
+  window: number;
+  plateau: number;
+  /** Highest sample after the window. */
+  max: number;
+  /** max - plateau: the target is at most 16 MiB. */
+  delta: number;
+  final: number;
+  ms: number;
 }
 
 export interface BatchSection {

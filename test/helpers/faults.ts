@@ -10,6 +10,7 @@
  *   - no secret in the worker logs.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Job, type Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
@@ -270,18 +271,41 @@ export async function expectNothingHalfDone(h: Harness): Promise<void> {
   expect(orphans, 'packages without their file').toEqual([]);
 }
 
-/** The worker logs hold none of the secrets the fleet was given. */
+/**
+ * The fleet's secrets: its configuration (Jamf client secret, fleet secret, the Jamf
+ * user's password) and the S3 secret keys and session tokens the simulator has issued so
+ * far (its credentials.json).
+ */
+export function fleetSecrets(fleet: Fleet): string[] {
+  let issued: Array<{ secretAccessKey?: string; sessionToken?: string }> = [];
+  try {
+    const file = join(fleet.sim.info.dataDir, 'credentials.json');
+    issued = (JSON.parse(readFileSync(file, 'utf8')) as { credentials: typeof issued }).credentials;
+  } catch {
+    // None issued yet.
+  }
+  return [
+    fleet.env['JAMF_CLIENT_SECRET'],
+    fleet.env['JCDS_FLEET_SECRET'],
+    fleet.sim.info.password,
+    ...issued.flatMap(c => [c.secretAccessKey, c.sessionToken]),
+  ].filter((s): s is string => typeof s === 'string' && s.length >= 8);
+}
+
+/** A Jamf bearer token (the simulator's are JWT-shaped). */
+export const BEARER_TOKEN = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
+
+/** The worker logs hold none of the secrets the fleet was given or was issued. */
 export function expectNoSecretsInLogs(
   fleet: Fleet,
   workers: WorkerProcess[] = fleet.workers,
 ): void {
-  const secrets = [fleet.env['JAMF_CLIENT_SECRET'], fleet.env['JCDS_FLEET_SECRET']].filter(
-    (s): s is string => typeof s === 'string' && s.length > 0,
-  );
+  const secrets = fleetSecrets(fleet);
   for (const w of workers) {
     const logs = w.logs();
     for (const s of secrets)
       expect(logs.includes(s), `worker ${w.pid} logged a secret`).toBe(false);
+    expect(BEARER_TOKEN.exec(logs)?.[0], `worker ${w.pid} logged a bearer token`).toBeUndefined();
     expect(logs).not.toMatch(/x-amz-security-token[:=][A-Za-z0-9%/+]/i);
     expect(logs).not.toMatch(/"(secretAccessKey|sessionToken|access_token)":"(?!\[REDACTED\])/);
   }

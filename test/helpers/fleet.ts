@@ -57,6 +57,8 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
     JCDS_VERIFY_TIMEOUT: '60000',
     JCDS_LOCK_DURATION: '5000',
     JCDS_STALLED_INTERVAL: '2000',
+    // Downloads may be written anywhere in the fleet's own folder (the worker runs in ROOT).
+    JCDS_DOWNLOAD_DIRS: dir,
     ...options.env,
   };
   const queues = new Map<string, Queue>();

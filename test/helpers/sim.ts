@@ -82,7 +82,9 @@ export interface MultipartUploadEntry {
 }
 
 export interface SimControl {
-  setFaults(partial: Partial<Record<keyof Faults, number | number[] | null>>): Promise<Faults>;
+  setFaults(
+    partial: Partial<Record<keyof Faults, number | number[] | string | null>>,
+  ): Promise<Faults>;
   clearFaults(): Promise<void>;
   faults(): Promise<Faults>;
   counters(): Promise<SimCounters>;
@@ -98,6 +100,11 @@ export interface SimControl {
   settings(): Promise<SimSettings>;
   /** Changes some run-time settings; answers all of them. */
   setSettings(partial: Partial<SimSettings>): Promise<SimSettings>;
+  /**
+   * Jamf Pro's "Rotate Client Secret": the API client's secret becomes `secret` (or a random
+   * one), which is returned; tokens issued before stay valid until they expire.
+   */
+  rotateClientSecret(secret?: string): Promise<string>;
   /**
    * The role's privileges (test/sim/jamf/privileges.ts): `revoke`/`grant` some by their
    * Jamf Pro 11.20+ names (a request that needs a revoked one answers 403), `restore` all.
@@ -238,6 +245,15 @@ function makeControl(info: SimInfo): SimControl {
     settings: async () => (await controlCall(info, 'GET', '/settings')) as SimSettings,
     setSettings: async partial =>
       (await controlCall(info, 'PUT', '/settings', partial)) as SimSettings,
+    rotateClientSecret: async secret =>
+      (
+        (await controlCall(
+          info,
+          'POST',
+          '/client/rotate-secret',
+          secret === undefined ? {} : { clientSecret: secret },
+        )) as { clientSecret: string }
+      ).clientSecret,
     privileges: {
       get: async () => (await controlCall(info, 'GET', '/privileges')) as SimPrivileges,
       revoke: async (...names) =>

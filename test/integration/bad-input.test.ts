@@ -288,8 +288,29 @@ describe('a worker with a bad environment says which variable and what to set', 
       JCDS_FLEET_SECRET: undefined,
     });
     expect(code, out).toBe(3);
-    expect(out).toMatch(/JCDS_FLEET_SECRET/);
+    expect(out).toMatch(/JCDS_FLEET_SECRET is not set \(needed with JCDS_TRANSPORT=s3\)/);
     expect(out).toMatch(/16 characters|16\+ characters/);
+    // At start, before it could take an upload and fail it with VAULT_SECRET_MISSING.
+    expect(out).not.toContain('worker ready');
+  });
+
+  it('JCDS_FLEET_SECRET_PREVIOUS equal to JCDS_FLEET_SECRET, or without it: exit code 3 naming them, never the value', async () => {
+    const same = await runWorker({
+      ...h.fleet.env,
+      JCDS_FLEET_SECRET_PREVIOUS: h.fleet.env['JCDS_FLEET_SECRET'],
+    });
+    expect(same.code, same.out).toBe(3);
+    expect(same.out).toMatch(/JCDS_FLEET_SECRET_PREVIOUS is the same as JCDS_FLEET_SECRET/);
+    expect(same.out).not.toContain(h.fleet.env['JCDS_FLEET_SECRET']!);
+    const alone = await runWorker({
+      ...h.fleet.env,
+      JCDS_TRANSPORT: 'package-upload',
+      JCDS_FLEET_SECRET: undefined,
+      JCDS_FLEET_SECRET_PREVIOUS: 'an-old-fleet-secret-0123',
+    });
+    expect(alone.code, alone.out).toBe(3);
+    expect(alone.out).toMatch(/JCDS_FLEET_SECRET_PREVIOUS is set without JCDS_FLEET_SECRET/);
+    expect(alone.out).not.toContain('an-old-fleet-secret-0123');
   });
 
   it('a short JCDS_FLEET_SECRET: exit code 3', async () => {
@@ -320,29 +341,31 @@ describe('a Jamf URL that is not Jamf Pro', () => {
     await new Promise<void>(resolve => server.close(() => resolve()));
   });
 
-  it('an HTML page instead of the API: the job fails at once with an error naming the URL and the fix', async () => {
+  it('an HTML page instead of the API: the worker exits 3 at start naming the URL and the fix, and takes no job', async () => {
     const { fleet } = h;
-    // Only this worker: the shared one would take the job with the right JAMF_URL.
+    const f = await makeFile(fleet.dir, 'Wrong Server.pkg', 1 * KiB);
+    // Only the bad worker: the shared one would take the job with the right JAMF_URL.
     for (const w of fleet.workers) await w.kill('SIGKILL');
     fleet.workers.length = 0;
-    const w = await fleet.startWorker({ JAMF_URL: url });
-    const f = await makeFile(fleet.dir, 'Wrong Server.pkg', 1 * KiB);
-    const started = Date.now();
     const { jobId } = await h.producer.upload({ path: f.path });
-    const job = await waitForJobSettled(fleet.queue('upload'), jobId, 30_000);
+    const started = Date.now();
+    const { code, out } = await runWorker({ ...fleet.env, JAMF_URL: url });
     const elapsed = Date.now() - started;
-    expect(await job.getState()).toBe('failed');
-    console.log(
-      `HTML Jamf: failed in ${elapsed} ms after ${job.attemptsMade} attempt(s): ${job.failedReason}`,
-    );
-    expect(job.failedReason).toMatch(/JAMF_BAD_RESPONSE|JAMF_UNREACHABLE/);
-    expect(job.failedReason).toContain(url.replace('http://', ''));
-    expect(job.failedReason).toMatch(/HTML|not (a )?Jamf Pro/i);
-    expect(job.failedReason).toMatch(/JAMF_URL/);
-    expect(job.attemptsMade).toBe(1);
-    expect(elapsed).toBeLessThan(15_000);
-    await w.kill('SIGKILL');
-    fleet.workers.length = 0;
+    const line = out.split('\n').find(l => l.startsWith('jcds worker:'));
+    console.log(`HTML Jamf: worker exited ${code} after ${elapsed} ms: ${line}`);
+    expect(code, out).toBe(3);
+    expect(line).toMatch(/\[(JAMF_BAD_RESPONSE|JAMF_UNREACHABLE)\] The worker did not start/);
+    expect(line).toContain(url.replace('http://', ''));
+    expect(line).toMatch(/HTML|not (a |the )?Jamf Pro/i);
+    expect(line).toMatch(/JAMF_URL/);
+    expect(out).not.toContain('worker ready');
+    expect(out).not.toContain(fleet.env['JAMF_CLIENT_SECRET']!);
+    const job = await fleet.queue('upload').getJob(jobId);
+    expect(await job!.getState()).toBe('waiting');
+    expect(job!.attemptsStarted).toBe(0);
+    // The right URL: the job is published.
     await fleet.startWorker();
+    const done = await waitForJobSettled(fleet.queue('upload'), jobId, 60_000);
+    await expectPublished(h, done, f, 1 * KiB);
   });
 });

@@ -559,6 +559,12 @@ describe('configuration and connection errors exit 3', () => {
     expect(run.stderr).toContain('Refusing to serve the monitor on 0.0.0.0 without authentication');
     expect(run.stderr).toContain('MONITOR_USER and MONITOR_PASSWORD');
   });
+
+  it('jcds monitor passes --allow-writes and --read-only on, and refuses both at once', async () => {
+    const run = await jcds(['monitor', '--port', '0', '--allow-writes', '--read-only']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('--read-only and --allow-writes contradict each other');
+  });
 });
 
 describe('jcds worker', () => {

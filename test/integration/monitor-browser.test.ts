@@ -4,12 +4,14 @@
  * multipart upload. In the page: jobs named after what they move, an upload whose part
  * failed for good (the simulator's `failPartNumbers`) shown with its code and advice first
  * and "1 failed" child, retried with the page's Retry button once the fault is cleared:
- * it resumes and only that part is sent again; read-only mode shows no action buttons.
+ * it resumes and only that part is sent again (the monitor runs with --allow-writes);
+ * read-only mode (the default) shows no action buttons.
  * Also checks, over plain HTTP, that nothing is served without the MONITOR_* credentials
  * except /healthz, that job data is redacted, /metrics, read-only mode and /healthz with
  * Redis down.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,53 +21,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Producer } from '../../producer/producer.ts';
 import { MiB } from '../../shared/units.ts';
 import { ROOT, makeFile, startFleet, waitForJob, type Fleet } from '../helpers/fleet.ts';
+import { basicAuth as basic, startMonitor, type Monitor } from '../helpers/monitor.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const USER = 'ops';
 const PASSWORD = 'correct horse battery staple';
 const ARTIFACTS = join(ROOT, 'artifacts');
-
-interface Monitor {
-  proc: ChildProcess;
-  url: string;
-  dashboard: string;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-async function startMonitor(env: Record<string, string>, args: string[] = []): Promise<Monitor> {
-  const proc = spawn(
-    process.execPath,
-    [join(ROOT, 'worker/monitor/main.ts'), '--port', '0', ...args],
-    {
-      cwd: ROOT,
-      env: { PATH: process.env['PATH'] ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let out = '';
-  proc.stdout?.on('data', (b: Buffer) => (out += b.toString()));
-  proc.stderr?.on('data', (b: Buffer) => (out += b.toString()));
-  const exited = new Promise<void>(resolve => proc.once('exit', () => resolve()));
-  const deadline = Date.now() + 20_000;
-  let m: RegExpExecArray | null;
-  while (!(m = /Dashboard: (http:\/\/\S+)/.exec(out))) {
-    if (proc.exitCode !== null) throw new Error(`monitor exited (${proc.exitCode}):\n${out}`);
-    if (Date.now() > deadline) throw new Error(`monitor did not start:\n${out}`);
-    await new Promise(r => setTimeout(r, 50));
-  }
-  const dashboard = m[1]!;
-  return {
-    proc,
-    dashboard,
-    url: dashboard.replace(/\/queues\/$/, ''),
-    output: () => out,
-    stop: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
 
 /**
  * The job action button whose tooltip reads `title` (Bull Board draws the actions as
@@ -90,14 +51,13 @@ async function jobAction(page: Page, title: string) {
   return undefined;
 }
 
-const basic = (user: string, password: string): Record<string, string> => ({
-  Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
-});
 const AUTH = basic(USER, PASSWORD);
 
 let fleet: Fleet;
 let monitor: Monitor;
 let readOnly: Monitor;
+/** No credentials (loopback only), --allow-writes: the cross-site test's target. */
+let open: Monitor;
 let browser: BrowserContext | undefined;
 let profileDir = '';
 let uploadJobId = '';
@@ -141,8 +101,12 @@ beforeAll(async () => {
     },
     { jobId: SECRET_JOB_ID, delay: 3_600_000 },
   );
-  monitor = await startMonitor({ ...fleet.env, MONITOR_USER: USER, MONITOR_PASSWORD: PASSWORD });
-  readOnly = await startMonitor(fleet.env, ['--read-only']);
+  // The dashboard's Retry needs --allow-writes; without it the monitor is read-only.
+  monitor = await startMonitor({ ...fleet.env, MONITOR_USER: USER, MONITOR_PASSWORD: PASSWORD }, [
+    '--allow-writes',
+  ]);
+  readOnly = await startMonitor(fleet.env);
+  open = await startMonitor(fleet.env, ['--allow-writes']);
 });
 
 afterAll(async () => {
@@ -150,6 +114,7 @@ afterAll(async () => {
   if (profileDir) rmSync(profileDir, { recursive: true, force: true });
   await monitor?.stop();
   await readOnly?.stop();
+  await open?.stop();
   await fleet?.close();
 });
 
@@ -157,7 +122,12 @@ describe('monitor access control', () => {
   it('serves nothing but /healthz without credentials (dashboard, static assets, API, metrics)', async () => {
     const health = await fetch(`${monitor.url}/healthz`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toEqual({ status: 'ok', redis: 'up' });
+    expect(await health.json()).toEqual({
+      status: 'ok',
+      redis: 'up',
+      maxmemoryPolicy: 'noeviction',
+      evictionSafe: true,
+    });
 
     const page = await fetch(monitor.dashboard, { headers: AUTH });
     expect(page.status).toBe(200);
@@ -414,7 +384,18 @@ describe('a failed upload in Chromium: names, the failure, Retry, read-only', ()
     const retry = await jobAction(page, 'Retry');
     expect(retry, 'a Retry button on the failed job').toBeDefined();
     await retry!.click();
+    const sent = page.waitForRequest(
+      r => r.method() === 'PUT' && r.url().endsWith(`/upload/${failedId}/retry`),
+    );
     await page.getByRole('alertdialog').getByRole('button', { name: 'Confirm' }).click();
+    // What the page sends is what the monitor's write guard lets through (guard.ts): a
+    // same-origin PUT without a body or a Content-Type.
+    const request = await sent;
+    const headers = await request.allHeaders();
+    expect(headers['origin']).toBe(monitor.url);
+    expect(headers['content-type']).toBeUndefined();
+    expect(request.postData()).toBeNull();
+    expect((await request.response())?.ok()).toBe(true);
     const uploads = fleet.queue('upload');
     await expect.poll(() => uploads.getJobState(failedId), { timeout: 10_000 }).not.toBe('failed');
     const job = await waitForJob(uploads, failedId, 60_000);
@@ -450,6 +431,79 @@ describe('a failed upload in Chromium: names, the failure, Retry, read-only', ()
   });
 });
 
+describe('another site in the same browser cannot drive the dashboard', () => {
+  /**
+   * Chromium itself keeps a public page off loopback (Private Network Access) and does not
+   * send cached Basic credentials with cross-site requests (its auth cache is partitioned
+   * by top-level site), so the page that tries is another loopback origin (a local web
+   * app, 127.0.0.2) and the target is a monitor that needs no credentials (loopback only,
+   * as `jcds monitor` runs by default) with --allow-writes: nothing in the browser stops
+   * these requests; only the monitor's write guard does.
+   */
+  it('a text/plain form POST and fetch from another origin reach the monitor and add nothing', async () => {
+    const target = `${open.dashboard}api/queues/download/add`;
+    const body = JSON.stringify({
+      name: 'download',
+      data: { fileName: 'Evil.pkg', dest: '/tmp/Evil.pkg' },
+    });
+    // A text/plain form posts `name=value`: split the JSON so the body is the JSON itself.
+    const html = `<!doctype html><body>
+<form id="f" method="POST" action="${target}" enctype="text/plain" target="sink">
+<input name='${body.slice(0, -2)}' value='"}'></form><iframe name="sink"></iframe>
+<script>
+fetch(${JSON.stringify(target)}, { method: 'POST', mode: 'no-cors', credentials: 'include',
+  headers: { 'Content-Type': 'text/plain' }, body: ${JSON.stringify(body)} })
+  .then(() => document.getElementById('f').submit());
+</script></body>`;
+    const attacker = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html' }).end(html);
+    });
+    await new Promise<void>(resolve => attacker.listen(0, '127.0.0.2', () => resolve()));
+    const downloads = fleet.queue('download');
+    const count = async (): Promise<number> =>
+      Object.values(await downloads.getJobCounts()).reduce((a, b) => a + b, 0);
+    const before = await count();
+    const page = await browser!.newPage();
+    try {
+      // The context lets only 127.0.0.1 through; this page may load the attacker's origin.
+      await page.route(/^http:\/\/127\.0\.0\.2:/, route => route.continue());
+      const answers: Array<{ status: number; type: string; origin: string }> = [];
+      page.on('response', r => {
+        if (!r.url().startsWith(target)) return;
+        void (async () => {
+          const h = await r.request().allHeaders();
+          answers.push({
+            status: r.status(),
+            type: h['content-type'] ?? '',
+            origin: h['origin'] ?? '',
+          });
+        })();
+      });
+      await page.goto(`http://127.0.0.2:${(attacker.address() as AddressInfo).port}/`);
+      // Both requests reached the monitor (the browser did not stop them) and were refused.
+      await expect.poll(() => answers.length, { timeout: 15_000 }).toBe(2);
+      for (const a of answers) {
+        expect(a.status).toBe(403);
+        expect(a.type).toMatch(/^text\/plain/);
+        expect(a.origin).toMatch(/^http:\/\/127\.0\.0\.2:/);
+      }
+      // The monitor logs each (the answers are opaque to the page): Chromium sends
+      // Sec-Fetch-Site to a trustworthy origin such as 127.0.0.1.
+      const refusals = (): number =>
+        open
+          .output()
+          .split('\n')
+          .filter(l => l.includes('it was sent by another site (Sec-Fetch-Site: cross-site'))
+          .length;
+      await expect.poll(refusals, { timeout: 5_000 }).toBe(2);
+    } finally {
+      await page.close();
+      attacker.close();
+    }
+    expect(await count()).toBe(before);
+  });
+});
+
 describe('metrics and health', () => {
   it("/metrics exports job counts and the workers' counters from Redis", async () => {
     const res = await fetch(`${monitor.url}/metrics`, { headers: AUTH });
@@ -474,14 +528,17 @@ describe('metrics and health', () => {
     expect(text).toContain('# TYPE jcds_job_failures_total counter');
   });
 
-  it('/healthz answers 503 naming Redis when it is down; /metrics says jcds_redis_up 0', async () => {
+  it('/healthz answers 503 when Redis is down, naming no host or port; /metrics says jcds_redis_up 0', async () => {
     await fleet.redis.kill('SIGKILL');
     try {
       const res = await fetch(`${monitor.url}/healthz`);
       expect(res.status).toBe(503);
       const body = (await res.json()) as Record<string, string>;
       expect(body['status']).toBe('error');
-      expect(body['error']).toContain(`redis://127.0.0.1:${fleet.redis.port}`);
+      expect(body['redis']).toBe('down');
+      // /healthz needs no credentials: it names no host or port (the monitor's log does).
+      expect(JSON.stringify(body)).not.toContain(String(fleet.redis.port));
+      expect(JSON.stringify(body)).not.toContain('127.0.0.1');
       const metrics = await fetch(`${monitor.url}/metrics`, { headers: AUTH });
       expect(metrics.status).toBe(200);
       expect(await metrics.text()).toContain('jcds_redis_up 0');

@@ -12,14 +12,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { systemClock } from '../../shared/clock.ts';
 import { AppError } from '../../shared/errors.ts';
+import { identityOf } from '../../shared/file-identity.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { hashJobId, QUEUE_PREFIX } from '../../shared/queues/names.ts';
 import { MultipartEngine } from '../../shared/upload/multipart.ts';
 import { UploadPartJobs, type UploadRef } from '../../shared/upload/part-queue.ts';
 import { S3Sessions } from '../../shared/upload/s3-sessions.ts';
 import { missingVault } from '../../shared/vault.ts';
+import { JobFences } from '../../worker/fence.ts';
 import { NO_METRICS } from '../../worker/metrics.ts';
-import { partProcessor } from '../../worker/processors/upload-part.ts';
+import { partBuffers, partProcessor } from '../../worker/processors/upload-part.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
 let server: RedisServer;
@@ -39,7 +41,17 @@ beforeAll(async () => {
   const engine = new MultipartEngine(new S3Sessions({ vault: missingVault() }), logger);
   worker = new Worker(
     QUEUE,
-    partProcessor({ engine, redis, metrics: NO_METRICS, logger }, partQueue),
+    partProcessor(
+      {
+        engine,
+        redis,
+        metrics: NO_METRICS,
+        logger,
+        fences: new JobFences(redis),
+        buffers: partBuffers({ partSize: 5 * 2 ** 20, partConcurrency: 2 }),
+      },
+      partQueue,
+    ),
     {
       connection,
       prefix: QUEUE_PREFIX,
@@ -67,7 +79,13 @@ let serial = 0;
 function uploadJob(path: string): UploadRef & { id: string } {
   const st = statSync(path);
   const id = `u${++serial}`;
-  return { id, jobId: id, path, fileName: 'Hash Job.pkg', size: st.size, mtimeMs: st.mtimeMs };
+  return {
+    id,
+    jobId: id,
+    path,
+    fileName: 'Hash Job.pkg',
+    ...identityOf(st, statSync(path, { bigint: true })),
+  };
 }
 
 describe('the upload hash job', () => {

@@ -2,6 +2,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
+import { AppError } from '../../shared/errors.ts';
+import { QUEUE_PREFIX } from '../../shared/queues/names.ts';
 import { CredentialVault, type VaultCredentials } from '../../shared/vault.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
@@ -16,6 +18,11 @@ afterAll(async () => {
   redis?.disconnect();
   await server?.stop();
 });
+
+/** The Redis key of vault entry `name` (CredentialVault's layout). */
+function vaultRedisKey(name: string): string {
+  return `${QUEUE_PREFIX}:vault:${name}`;
+}
 
 let serial = 0;
 function issue(ttlMs: number): Omit<VaultCredentials, 'issuedAt'> {
@@ -49,19 +56,83 @@ describe('CredentialVault', () => {
     expect((await vault.get('enc')).secretAccessKey).toMatch(/^very-secret-/);
   });
 
-  it('a different JCDS_FLEET_SECRET cannot read the entry and says why', async () => {
+  it('an entry sealed with a secret this vault lacks is never trusted: renewed, not failed', async () => {
     const a = new CredentialVault({
       redis,
       secret: 'first-secret-xxxxxxxx',
       renew: async () => issue(60_000),
     });
+    let renewals = 0;
     const b = new CredentialVault({
       redis,
       secret: 'other-secret-xxxxxxxx',
-      renew: async () => issue(60_000),
+      renew: async () => {
+        renewals++;
+        return issue(60_000);
+      },
     });
-    await a.put('wrong', issue(60_000));
-    await expect(b.get('wrong')).rejects.toThrow(/same JCDS_FLEET_SECRET/);
+    const sealedByA = await a.put('wrong', issue(60_000));
+    const raw = (await redis.get(vaultRedisKey('wrong')))!;
+    // b cannot open it: it names a key b does not hold.
+    expect(() => b.decrypt('wrong', raw)).toThrow(/does not have \(key id [0-9a-f]{16}\)/);
+    const got = await b.get('wrong');
+    expect(renewals).toBe(1);
+    expect(got.accessKeyId).not.toBe(sealedByA.accessKeyId);
+  });
+
+  it('an entry is bound to its key (AES-GCM associated data): copied under another key it does not decrypt, and is renewed there', async () => {
+    let renewals = 0;
+    const vault = new CredentialVault({
+      redis,
+      secret: 'bound-secret-xxxxxxxx',
+      renew: async () => {
+        renewals++;
+        return issue(60_000);
+      },
+    });
+    const original = await vault.put('upload-a', issue(60_000));
+    const raw = (await redis.get(vaultRedisKey('upload-a')))!;
+    expect(raw).toMatch(/^v2\.[0-9a-f]{16}\./);
+    expect(vault.decrypt('upload-a', raw)?.accessKeyId).toBe(original.accessKeyId);
+    let err: unknown;
+    try {
+      vault.decrypt('upload-b', raw);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).code).toBe('VAULT_DECRYPT_FAILED');
+    expect((err as AppError).message).toMatch(/altered or copied from another key/);
+    // Copied in Redis: the reader of upload-b does not use upload-a's credentials.
+    await redis.set(vaultRedisKey('upload-b'), raw, 'PX', 60_000);
+    const b = await vault.get('upload-b');
+    expect(renewals).toBe(1);
+    expect(b.accessKeyId).not.toBe(original.accessKeyId);
+    // A flipped byte is caught the same way.
+    const flipped = `${raw.slice(0, -6)}${raw.slice(-6, -5) === 'A' ? 'B' : 'A'}${raw.slice(-5)}`;
+    expect(() => vault.decrypt('upload-a', flipped)).toThrow(/altered or copied/);
+  });
+
+  it('an entry of the first format (no version, no associated data) is renewed like an expired one', async () => {
+    let renewals = 0;
+    const vault = new CredentialVault({
+      redis,
+      secret: 'upgrade-secret-xxxxxx',
+      renew: async () => {
+        renewals++;
+        return issue(60_000);
+      },
+    });
+    // The first format: base64(iv | tag | AES-GCM ciphertext), no prefix.
+    const legacy = Buffer.concat([Buffer.alloc(28, 7), Buffer.from('ciphertext')]).toString(
+      'base64',
+    );
+    await redis.set(vaultRedisKey('legacy'), legacy, 'PX', 60_000);
+    expect(vault.decrypt('legacy', legacy)).toBeUndefined();
+    const c = await vault.get('legacy');
+    expect(renewals).toBe(1);
+    expect((await redis.get(vaultRedisKey('legacy')))!).toMatch(/^v2\./);
+    expect(c.expiration).toBeGreaterThan(Date.now());
   });
 
   it('refuses to start without a secret', () => {

@@ -82,6 +82,23 @@ export interface Faults {
   jamf503Count?: number;
   /** The next N S3 requests answer 503 SlowDown. */
   s3SlowDownCount?: number;
+  /**
+   * The next N S3 requests answer 400 InvalidRequest with `s3ErrorMessage` as S3's
+   * `<Message>`: an S3-compatible gateway or proxy whose error text echoes what it received
+   * (real S3 echoes the access key id, the signature and the canonical request, with its
+   * x-amz-security-token header, in SignatureDoesNotMatch). For the secret sweeps.
+   */
+  s3ErrorCount?: number;
+  /** The message of the s3ErrorCount answers. @defaultValue `Invalid request` */
+  s3ErrorMessage?: string;
+  /**
+   * The next N Jamf API requests (not token requests) answer 400 with `jamfErrorBody` as a
+   * text/plain body: a proxy or firewall in front of Jamf whose error page echoes the
+   * request it refused (headers, query, body). For the secret sweeps.
+   */
+  jamfErrorCount?: number;
+  /** The body of the jamfErrorCount answers. @defaultValue `Bad Request` */
+  jamfErrorBody?: string;
   /** The next N S3 requests have their connection destroyed mid-request. */
   s3DropCount?: number;
   /** The next N Jamf requests have their connection destroyed. */

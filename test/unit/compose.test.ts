@@ -150,6 +150,12 @@ describe('docker-compose.yml', () => {
     expect(monitor.healthcheck?.test.join(' ')).toContain('/healthz');
   });
 
+  it('starts the monitor read-only unless the operator sets MONITOR_ALLOW_WRITES', () => {
+    const monitor = services['monitor']!;
+    expect(monitor.command).not.toContain('--allow-writes');
+    expect(monitor.environment?.['MONITOR_ALLOW_WRITES']).toBe('${MONITOR_ALLOW_WRITES:-0}');
+  });
+
   it('makes the simulator reachable from the other containers', () => {
     const cmd = services['simulator']!.command!.join(' ');
     expect(cmd).toContain('--host 0.0.0.0');

@@ -4,13 +4,15 @@
  *
  * - with MONITOR_USER + MONITOR_PASSWORD set, every route except /healthz (the dashboard,
  *   its static assets, its API and /metrics) needs HTTP Basic auth, compared in constant
- *   time (SHA-256 of both sides, then timingSafeEqual, so lengths do not leak either);
+ *   time (SHA-256 of both sides, then timingSafeEqual, so lengths do not leak either),
+ *   and failed logins are throttled per client address and overall (throttle.ts);
  * - without them, the monitor listens on loopback only and refuses any other host.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { NextFunction, Request, Response } from 'express';
 import { ConfigError } from '../../shared/errors.ts';
+import type { LoginThrottle } from './throttle.ts';
 
 export interface MonitorCredentials {
   user: string;
@@ -44,13 +46,34 @@ export function checkCredentials(
   return userOk && passwordOk;
 }
 
-/** Express middleware: 401 with a Basic challenge unless the credentials match. */
-export function basicAuth(expected: MonitorCredentials) {
+/**
+ * Express middleware: 401 with a Basic challenge unless the credentials match. With a
+ * throttle, wrong credentials are counted per client address and overall (throttle.ts):
+ * a locked-out client gets 429 with Retry-After, before its credentials are looked at.
+ * A request that sends no credentials is challenged without counting as a failure.
+ */
+export function basicAuth(expected: MonitorCredentials, throttle?: LoginThrottle) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (checkCredentials(parseBasicAuth(req.headers.authorization), expected)) {
+    const address = req.socket.remoteAddress;
+    const verdict = throttle?.check(address) ?? { allowed: true };
+    if (!verdict.allowed) {
+      res
+        .status(429)
+        .set('Retry-After', String(verdict.retryAfterSeconds))
+        .set('Cache-Control', 'no-store')
+        .json({
+          error: 'too many failed logins',
+          hint: `try again in ${verdict.retryAfterSeconds} s with the MONITOR_USER / MONITOR_PASSWORD credentials`,
+        });
+      return;
+    }
+    const header = req.headers.authorization;
+    if (checkCredentials(parseBasicAuth(header), expected)) {
+      throttle?.succeeded(address);
       next();
       return;
     }
+    if (header !== undefined) throttle?.failed(address);
     res
       .status(401)
       .set('WWW-Authenticate', 'Basic realm="jcds-fleet monitor", charset="UTF-8"')

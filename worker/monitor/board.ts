@@ -7,6 +7,8 @@
  *   reaches: failure reasons start with the code and the advice, without stack traces,
  *   redacted; the misleading "N started" badge of step jobs is dropped;
  * - job logs, redacted and without stack frames;
+ * - (server.ts then redacts each JSON answer of the API as a whole: the fields none of
+ *   this reaches, such as Bull Board's `deduplicationId`, and those of later versions);
  * - the flow view (an upload with its part children), read through BullMQ's FlowProducer:
  *   nodes are named from their data, and a part that failed for good is counted as failed
  *   (BullMQ files a `continueParentOnFailure` child's failure under "ignored", which the

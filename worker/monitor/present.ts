@@ -151,6 +151,10 @@ export function presentJob<J extends Json>(queue: string, job: J): J {
   const reason = job['failedReason'];
   if (typeof reason === 'string' && reason !== '')
     out['failedReason'] = presentReason(queue, job, reason);
+  // A failure BullMQ holds until the children settle: a reason like any other.
+  const deferred = job['deferredFailure'];
+  if (typeof deferred === 'string' && deferred !== '')
+    out['deferredFailure'] = presentReason(queue, job, deferred);
   // The Error tab shows the reason when there is no stack trace.
   if (Array.isArray(job['stacktrace'])) out['stacktrace'] = [];
   // A finished upload's last progress is the phase it was in ("verifying"): it is done.

@@ -10,6 +10,9 @@
  *   jcds_job_retries_total{queue}                 counter, same
  *   jcds_job_failures_total{queue,code}           counter, same
  *   jcds_redis_up                                 gauge, 1 when Redis answered PING at this scrape
+ *   jcds_workers{state,code}                      gauge, worker processes by their health record
+ *                                                 (worker/fitness.ts): healthy, or unhealthy
+ *                                                 with the code that stopped them
  *
  * One scrape pings Redis once, reads the metrics hash once and the job counts once.
  */
@@ -18,6 +21,7 @@ import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { COUNT_STATES } from './states.ts';
 import { withTimeout } from './timeout.ts';
+import { readWorkerHealth } from '../fitness.ts';
 import {
   DURATION_BUCKETS,
   emptyFleetMetrics,
@@ -139,6 +143,22 @@ export function createExporter(redis: Redis, queues: Queue[]): Exporter {
         );
         if (!counts) return; // Redis is away: jcds_redis_up says so, the rest is absent.
         for (const state of COUNT_STATES) this.set({ queue: q.name, state }, counts[state] ?? 0);
+      }
+    },
+  });
+  new Gauge({
+    name: 'jcds_workers',
+    help: 'Worker processes by health: healthy, or unhealthy (stopped taking jobs) with the error code',
+    labelNames: ['state', 'code'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      if (!(await isUp())) return;
+      const records = await withTimeout(readWorkerHealth(redis), 3_000).catch(() => undefined);
+      if (!records) return;
+      this.set({ state: 'healthy', code: '' }, 0);
+      for (const r of records) {
+        this.inc({ state: r.state, code: r.state === 'healthy' ? '' : (r.code ?? 'ERROR') }, 1);
       }
     },
   });

@@ -4,16 +4,10 @@
  * line of defence: any key that names a secret is masked at any depth, and every string
  * goes through `redactText` (bearer tokens, presigned URL signatures, key=value secrets).
  */
-import { redactText } from '../../shared/errors.ts';
+import { isSecretKey, REDACTED, redactText } from '../../shared/redact.ts';
 
-export const REDACTED = '[REDACTED]';
-
-const SECRET_KEY =
-  /^(password|passwd|secret|client_?secret|token|access_?token|refresh_?token|id_?token|authorization|cookie|set-cookie|session_?token|secret_?access_?key|access_?key_?id|api_?key|fleet_?secret|credentials?)$/i;
-
-export function isSecretKey(key: string): boolean {
-  return SECRET_KEY.test(key);
-}
+// The secret key names and text forms are the product's one list (shared/redact.ts).
+export { isSecretKey, REDACTED };
 
 /** A redacted deep copy (depth-limited; cycles and exotic objects are cut). */
 export function redact(value: unknown, depth = 0): unknown {

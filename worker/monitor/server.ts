@@ -5,12 +5,20 @@
  *   GET /            → redirect to the dashboard at /queues
  *   GET /queues/...  → Bull Board (UI, static assets, API)     Basic auth when configured
  *   GET /metrics     → Prometheus text (prometheus.ts)         Basic auth when configured
- *   GET /healthz     → 200 {status:"ok"} / 503 when Redis does not answer (never auth)
+ *   GET /healthz     → 200 {status:"ok"} / 503 when Redis does not answer (never auth;
+ *                      names no host or port: it answers anyone who can reach the port);
+ *                      maxmemoryPolicy and evictionSafe, status "warning" when not noeviction
  *
  * Every queue is shown through board.ts (JcdsQueueAdapter): jobs named after what they
  * move, progress in bytes and percent, failure reasons with their code and advice first and
- * no stack traces, everything redacted. With readOnly every queue is in Bull Board's
- * readOnlyMode (its write API answers 405 and the UI shows no action buttons).
+ * no stack traces, everything redacted; and every JSON answer of Bull Board's API is
+ * redacted once more as a whole (redactApi), so a field the adapter does not know of (a
+ * new Bull Board version's) cannot carry a secret out either.
+ *
+ * Read-only unless allowWrites: every queue is in Bull Board's readOnlyMode (no action
+ * buttons, its write API answers 405) and writeGuard refuses any write before Bull Board
+ * sees it; with allowWrites, writeGuard still refuses writes from other sites (guard.ts).
+ * Failed logins are throttled (throttle.ts).
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,11 +29,15 @@ import { Redis } from 'ioredis';
 import { AppError, describeError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { connectProducer, describeRedisUrl, redisOptions } from '../../shared/queues/connection.ts';
+import { readEvictionPolicy, type EvictionPolicy } from '../../shared/queues/eviction.ts';
 import { openQueue } from '../../shared/queues/factory.ts';
 import { ALL_QUEUES, QUEUES } from '../../shared/queues/names.ts';
 import { assertSafeBinding, basicAuth, type MonitorCredentials } from './auth.ts';
 import { JcdsQueueAdapter } from './board.ts';
+import { loopbackHostGuard, writeGuard } from './guard.ts';
 import { createExporter } from './prometheus.ts';
+import { redact } from './redact.ts';
+import { LoginThrottle, type LoginThrottleOptions } from './throttle.ts';
 import { withTimeout } from './timeout.ts';
 
 export const DASHBOARD_PATH = '/queues';
@@ -48,7 +60,10 @@ export interface MonitorOptions {
   /** 0 picks a free port. */
   port: number;
   credentials?: MonitorCredentials | undefined;
-  readOnly?: boolean;
+  /** Retry, remove, clean, pause and add from the dashboard. @defaultValue false (read-only) */
+  allowWrites?: boolean;
+  /** Failed-login limits (throttle.ts's defaults otherwise). */
+  loginThrottle?: LoginThrottleOptions;
   logger?: Logger | undefined;
 }
 
@@ -67,6 +82,13 @@ const DESCRIPTIONS: Record<string, string> = {
   [QUEUES.download]: 'one job per JCDS file to fetch, verified',
   [QUEUES.sync]: 'folder syncs, up or down (scheduled or on demand)',
 };
+
+/** Redacts every JSON answer of Bull Board's API (Bull Board sends its answers with res.json). */
+function redactApi(_req: express.Request, res: express.Response, next: express.NextFunction): void {
+  const json = res.json.bind(res);
+  res.json = (body: unknown) => json(redact(body));
+  next();
+}
 
 export async function startMonitor(options: MonitorOptions): Promise<MonitorHandle> {
   assertSafeBinding(options.host, options.credentials);
@@ -98,12 +120,13 @@ export async function startMonitor(options: MonitorOptions): Promise<MonitorHand
     q.on('error', err => log?.warn({ err, queue: name }, 'queue error'));
     return q;
   });
+  const readOnly = !options.allowWrites;
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(DASHBOARD_PATH);
   const adapters = queues.map(
     q =>
       new JcdsQueueAdapter(q, {
-        readOnly: Boolean(options.readOnly),
+        readOnly,
         description: DESCRIPTIONS[q.name] ?? '',
       }),
   );
@@ -114,7 +137,7 @@ export async function startMonitor(options: MonitorOptions): Promise<MonitorHand
       uiConfig: {
         boardTitle: 'jcds-fleet',
         hideDocsLink: true,
-        ...(options.readOnly ? { environment: { label: 'read-only', color: '#6b7280' } } : {}),
+        ...(readOnly ? { environment: { label: 'read-only', color: '#6b7280' } } : {}),
         pollingInterval: { forceInterval: 3_000 },
       },
     },
@@ -136,16 +159,40 @@ export async function startMonitor(options: MonitorOptions): Promise<MonitorHand
   app.get('/healthz', async (_req, res) => {
     try {
       await withTimeout(probeRedis.ping(), 2_000);
-      res.json({ status: 'ok', redis: 'up' });
+      // Whether this Redis may evict BullMQ's keys (workers refuse it: worker/redis-check.ts).
+      const eviction = await withTimeout(readEvictionPolicy(probeRedis), 2_000).catch(
+        (): EvictionPolicy => ({ policy: undefined, source: undefined, safe: false }),
+      );
+      res.json({
+        status: eviction.safe ? 'ok' : 'warning',
+        redis: 'up',
+        maxmemoryPolicy: eviction.policy ?? 'unknown',
+        evictionSafe: eviction.safe,
+        ...(eviction.safe
+          ? {}
+          : {
+              warning:
+                'maxmemory-policy is not noeviction (or cannot be read): Redis may evict jobs and locks, and workers refuse to start. Set maxmemory-policy noeviction.',
+            }),
+      });
     } catch (err) {
+      // The log says where and why; the answer does not (no auth here: no host, no port).
+      log?.warn(
+        { redis: describeRedisUrl(options.redisUrl), err: describeError(err) },
+        'healthz: Redis does not answer',
+      );
       res.status(503).json({
         status: 'error',
         redis: 'down',
-        error: `Redis at ${describeRedisUrl(options.redisUrl)} does not answer: ${describeError(err)}`,
+        error: "Redis does not answer: the monitor's log names it and says why",
       });
     }
   });
-  if (options.credentials) app.use(basicAuth(options.credentials));
+  if (options.credentials)
+    app.use(basicAuth(options.credentials, new LoginThrottle(options.loginThrottle)));
+  else app.use(loopbackHostGuard());
+  app.use(writeGuard({ allowWrites: !readOnly, logger: log }));
+  app.use(`${DASHBOARD_PATH}/api`, redactApi);
   app.get('/metrics', async (_req, res) => {
     try {
       const text = await exporter.metrics();

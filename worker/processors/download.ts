@@ -10,13 +10,18 @@
  *   4. the presigned URL comes from Jamf and lives only in memory: never in job data,
  *      logs or errors; a 403 fetches a fresh one.
  */
-import { stat } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AppError, errorCode } from '../../shared/errors.ts';
 import { validateFileName } from '../../shared/files.ts';
 import { hashFile } from '../../shared/hash/index.ts';
-import { checkDestinationPath, partialPath } from '../../shared/download/destination.ts';
+import {
+  checkDestinationPath,
+  checkDownloadAllowed,
+  isPartialName,
+} from '../../shared/download/destination.ts';
 import { downloadFile } from '../../shared/download/downloader.ts';
 import { PresignedUrl } from '../../shared/download/range-fetcher.ts';
 import { parseRanges, type ByteRange } from '../../shared/download/ranges.ts';
@@ -25,7 +30,9 @@ import type { Logger } from '../../shared/logger.ts';
 import type { DownloadJobData, DownloadResult } from '../../shared/queues/jobs.ts';
 import { formatBytes } from '../../shared/units.ts';
 import type { JamfClient } from '../../shared/jamf/client.ts';
-import { defineProcessor } from '../failure-policy.ts';
+import { defineProcessor, type Run } from '../failure-policy.ts';
+import type { FitnessHook } from '../fitness.ts';
+import type { LockFences } from '../fence.ts';
 import type { FleetMetrics } from '../metrics.ts';
 import { HashCache } from './sync-hash-cache.ts';
 
@@ -39,6 +46,10 @@ export interface DownloadDeps {
   redis: Redis;
   metrics: FleetMetrics;
   logger: Logger;
+  fences: LockFences;
+  fitness?: FitnessHook;
+  /** The folders downloads may be written to (JCDS_DOWNLOAD_DIRS: job data is input). */
+  downloadDirs: readonly string[];
 }
 
 const PROGRESS_INTERVAL_MS = 500;
@@ -86,7 +97,7 @@ async function alreadyPresent(
   file: JcdsFile,
   signal?: AbortSignal,
 ): Promise<{ md5: string; sha3_512: string } | undefined> {
-  const st = await stat(dest).catch(() => undefined);
+  const st = await lstat(dest).catch(() => undefined);
   if (!st?.isFile() || st.size !== file.length || (!file.md5 && !file.sha3)) return undefined;
   const h = await hashFile(dest, signal ? { signal } : {});
   const same =
@@ -98,13 +109,14 @@ async function alreadyPresent(
 async function runDownload(
   ctx: DownloadDeps,
   job: DownloadJob,
-  log: Logger,
-  signal?: AbortSignal,
+  { log, signal, lock }: Pick<Run, 'log' | 'signal' | 'lock'>,
 ): Promise<DownloadResult> {
   const d = job.data;
   validateFileName(d.fileName);
+  // Job data is input (a dashboard user can add any job): the destination must lie in a
+  // folder the operator allows, on real paths.
+  await checkDownloadAllowed(d.dest, ctx.downloadDirs);
   const started = d.startedAt ?? Date.now();
-  const partial = partialPath(d.dest);
   const destExists = await checkDestinationPath(d.dest, true);
   const file = await findJcdsFile(ctx.jamf, d.fileName, signal);
 
@@ -113,10 +125,12 @@ async function runDownload(
   if (!sameFile && (d.doneRanges?.length ?? 0) > 0) {
     await job.log('the JCDS file changed since the last checkpoint: starting over');
   }
-  const partialExists = await stat(partial).then(
-    () => true,
-    () => false,
-  );
+  const partialExists =
+    isPartialName(d.partial?.name) &&
+    (await lstat(join(dirname(d.dest), d.partial.name)).then(
+      () => true,
+      () => false,
+    ));
   if (destExists && !partialExists) {
     const present = await alreadyPresent(d.dest, file, signal);
     if (present) {
@@ -145,7 +159,7 @@ async function runDownload(
   };
   if (file.md5) identity.md5 = file.md5;
   if (file.sha3) identity.sha3 = file.sha3;
-  await job.updateData({ ...job.data, ...identity });
+  await lock.saveData({ ...job.data, ...identity });
   if (done.length === 0)
     await job.log(`downloading ${d.fileName} (${formatBytes(file.length)}) to ${d.dest}`);
 
@@ -187,11 +201,12 @@ async function runDownload(
     overwrite: d.overwrite,
     expected: { size: file.length, md5: file.md5, sha3: file.sha3 },
     done,
+    partial: d.partial,
     url,
     signal,
-    checkpoint: async ranges => {
+    checkpoint: async (ranges, partial) => {
       done = ranges;
-      await job.updateData({ ...job.data, doneRanges: ranges });
+      await lock.saveData({ ...job.data, doneRanges: ranges, partial });
     },
     progress,
     log: line => {
@@ -203,8 +218,8 @@ async function runDownload(
 
   // The bytes are Jamf's and verified: remember their hashes for sync (no re-read).
   if (result.verified && result.sha3_512) {
-    const st = await stat(result.path);
-    await new HashCache(ctx.redis).set(
+    const st = await lstat(result.path);
+    await new HashCache(ctx.redis, dirname(result.path)).set(
       result.path,
       { size: st.size, mtimeMs: st.mtimeMs },
       { md5: result.md5, sha3_512: result.sha3_512 },
@@ -242,7 +257,8 @@ export function downloadProcessor(deps: DownloadDeps, queue: Queue) {
       queue: 'download',
       rateLimit: queue,
       logFields: job => ({ fileName: job.data.fileName }),
-      run: (job, { log, signal }) => runDownload(deps, job, log, signal),
+      // Its checkpoints (the ranges done) are fenced by the job's lock (worker/fence.ts).
+      run: (job, run) => runDownload(deps, job, run),
     },
     deps,
   );

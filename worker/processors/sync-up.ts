@@ -1,5 +1,11 @@
 /**
  * Planning of `sync up DIR`: which packages in DIR are new or changed compared with Jamf.
+ * Only the folder's own files are read: a symbolic link whose real path leaves the folder
+ * (`loot.pkg -> ../private/secret`) is not followed, hashed or published, and is reported
+ * (SYMLINK_OUTSIDE, among the run's failures), unless the sync asks for it
+ * (`--follow-symlinks`, options.followSymlinks). A link to a file inside the folder is
+ * published under the link's name: it is the folder's own file. The upload records the
+ * identity of the file reached, so a link re-pointed later fails FILE_CHANGED.
  * "Changed" means the local hash differs from the package record's (SHA3-512, or MD5
  * where that is all Jamf has), looked up by file name; local hashes come from the Redis
  * cache when the file's size and mtime are the ones hashed, so unchanged files are not
@@ -8,11 +14,16 @@
  * not hash the file again.
  */
 import { randomUUID } from 'node:crypto';
-import { readdir, stat } from 'node:fs/promises';
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import type { JobsOptions } from 'bullmq';
 import { AppError, describeError } from '../../shared/errors.ts';
-import { ALLOWED_EXTENSIONS, checkUploadFile } from '../../shared/files.ts';
+import {
+  ALLOWED_EXTENSIONS,
+  checkUploadFile,
+  isInside,
+  type CheckedFile,
+} from '../../shared/files.ts';
 import type { JamfPackage } from '../../shared/jamf/types.ts';
 import type {
   FileHashes,
@@ -99,6 +110,45 @@ export async function listPackageFiles(dir: string): Promise<string[]> {
     .sort();
 }
 
+/**
+ * Checks one entry of the synced folder (`realDir`: the folder's real path): a symbolic
+ * link must resolve inside it unless `follow`; then the upload checks (checkUploadFile).
+ */
+export async function checkSyncFile(
+  path: string,
+  realDir: string,
+  follow: boolean,
+): Promise<CheckedFile> {
+  if ((await lstat(path)).isSymbolicLink()) {
+    let real: string;
+    try {
+      real = await realpath(path);
+    } catch (err) {
+      throw new AppError(
+        'FILE_NOT_FOUND',
+        `${path} is a symbolic link to nothing (${(err as NodeJS.ErrnoException).code ?? 'unresolvable'}): remove it or point it at a package.`,
+      );
+    }
+    if (!follow && !isInside(real, realDir)) {
+      throw new AppError(
+        'SYMLINK_OUTSIDE',
+        `${path} is a symbolic link to ${real}, outside the synced folder ${realDir}: not followed, nothing read or published. Move the package into the folder, or sync with --follow-symlinks if the link is meant.`,
+        { details: { path, target: real } },
+      );
+    }
+    const file = await checkUploadFile(path);
+    // The link must not have been re-pointed between the check above and the stat.
+    const st = await stat(real, { bigint: true });
+    if (st.dev.toString() !== file.dev || st.ino.toString() !== file.ino)
+      throw new AppError(
+        'FILE_CHANGED',
+        `${path} was re-pointed while it was checked: not published; the next sync looks again.`,
+      );
+    return file;
+  }
+  return checkUploadFile(path);
+}
+
 /** Jamf's hashes of each package, by file name (the newest record wins on duplicates). */
 function packagesByFileName(packages: readonly JamfPackage[]): Map<string, JamfPackage> {
   const map = new Map<string, JamfPackage>();
@@ -114,6 +164,8 @@ export async function planSyncUp(
 ): Promise<SyncPlan> {
   const dir = resolve(data.dir);
   const names = await listPackageFiles(dir);
+  const realDir = await realpath(dir);
+  const follow = data.options?.followSymlinks === true;
   const packages = packagesByFileName(await ctx.jamf.listPackages(signal ? { signal } : {}));
   const counts = emptyCounts(names.length);
   const jobs: PlannedJob[] = [];
@@ -121,11 +173,10 @@ export async function planSyncUp(
   await mapLimit(names, 2, async name => {
     signal?.throwIfAborted();
     try {
-      const file = await checkUploadFile(join(dir, name));
-      const st = await stat(file.path);
+      const file = await checkSyncFile(join(dir, name), realDir, follow);
       const hashes: FileHashes = await cache.hash(
         file.path,
-        { size: st.size, mtimeMs: st.mtimeMs },
+        { size: file.size, mtimeMs: file.mtimeMs },
         counts,
         signal,
       );
@@ -138,8 +189,13 @@ export async function planSyncUp(
       const upload: UploadJobData = {
         path: file.path,
         fileName: file.fileName,
-        size: st.size,
-        mtimeMs: st.mtimeMs,
+        host: file.host,
+        dev: file.dev,
+        ino: file.ino,
+        size: file.size,
+        mtimeMs: file.mtimeMs,
+        ctimeMs: file.ctimeMs,
+        ...(file.followSymlink ? { followSymlink: true } : {}),
         ifExists,
         package: data.options?.category ? { category: data.options.category } : {},
         step: 'prepare',

@@ -16,13 +16,17 @@
  * ids we got back covers both cases the same way, and the uploads keep their own
  * children (parts) without a nested-flow corner case (bullmq #3235, #3122).
  */
+import { resolve } from 'node:path';
 import { DelayedError, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { checkDownloadFolder } from '../../shared/download/destination.ts';
 import type { JamfClient } from '../../shared/jamf/client.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { SyncJobData, SyncResult } from '../../shared/queues/jobs.ts';
 import { QUEUES } from '../../shared/queues/names.ts';
 import { defineProcessor, type Run } from '../failure-policy.ts';
+import type { FitnessHook } from '../fitness.ts';
+import type { LockFences } from '../fence.ts';
 import type { FleetMetrics } from '../metrics.ts';
 import { planSyncDown } from './sync-down.ts';
 import { HashCache } from './sync-hash-cache.ts';
@@ -37,8 +41,12 @@ export interface SyncDeps {
   redis: Redis;
   metrics: FleetMetrics;
   logger: Logger;
+  fences: LockFences;
+  fitness?: FitnessHook;
   /** The queues a sync enqueues into and follows (upload, download). */
   queueOf(name: string): Queue;
+  /** JCDS_DOWNLOAD_DIRS: a sync down into another folder is refused at once. */
+  downloadDirs?: readonly string[];
 }
 
 /** How long a waiting sync sleeps between two looks at its jobs. */
@@ -52,10 +60,17 @@ async function runSync(
   ctx: SyncDeps,
   job: SyncJob,
   lock: SyncLock,
-  { token, signal, log }: Run,
+  { token, signal, log, lock: jobLock }: Run,
 ): Promise<SyncResult> {
   const { queueOf } = ctx;
   if ((job.data.step ?? 'plan') === 'plan') {
+    // Job data is input: a sync down writes only where downloads may go (not file by file).
+    if (job.data.direction === 'down' && ctx.downloadDirs)
+      await checkDownloadFolder(
+        resolve(job.data.dir),
+        ctx.downloadDirs,
+        `The sync down folder ${job.data.dir}`,
+      );
     const started = job.data.startedAt ?? Date.now();
     const got = await lock.acquire();
     if (!got.acquired) {
@@ -64,11 +79,16 @@ async function runSync(
       log.info({ holder: got.holder }, 'sync skipped: another run of this folder is active');
       return { ...emptyResult(job.data, Date.now() - started), skipped };
     }
-    const cache = new HashCache(ctx.redis);
+    const cache = new HashCache(ctx.redis, job.data.dir);
     const plan =
       job.data.direction === 'up'
         ? await planSyncUp(ctx, job.data, cache, signal)
         : await planSyncDown(ctx, job.data, String(job.id), cache, signal);
+    // The folder's hash cache keeps only the files still in it (bounded by the folder).
+    const hashCachePruned = await cache.prune().catch((err: unknown) => {
+      log.warn({ err }, 'could not prune the hash cache of the folder');
+      return 0;
+    });
     const tracked = await enqueuePlanned(queueOf, plan.jobs);
     const c = plan.counts;
     await job.log(
@@ -81,16 +101,17 @@ async function runSync(
         enqueued: tracked.length,
         hashesComputed: c.hashesComputed,
         hashCacheHits: c.hashCacheHits,
+        hashCachePruned,
       },
       'sync planned',
     );
-    await job.updateData({ ...job.data, step: 'wait', startedAt: started, counts: c, tracked });
+    await jobLock.saveData({ ...job.data, step: 'wait', startedAt: started, counts: c, tracked });
   } else if (!(await lock.extend())) {
     log.warn('the sync lock lapsed while this run waited; it carries on following its jobs');
   }
 
   const tracked = job.data.tracked ?? [];
-  if (await pollTracked(queueOf, tracked)) await job.updateData({ ...job.data, tracked });
+  if (await pollTracked(queueOf, tracked)) await jobLock.saveData({ ...job.data, tracked });
   const finished = tracked.filter(t => t.state !== undefined).length;
   await job.updateProgress({ done: finished, total: tracked.length });
   const started = job.data.startedAt ?? Date.now();

@@ -11,15 +11,19 @@
  */
 import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Config } from '../../shared/config.ts';
 import { AppError } from '../../shared/errors.ts';
 import { assertUnchanged } from '../../shared/files.ts';
-import { hashFile } from '../../shared/hash/index.ts';
+import { hashIdentified } from '../../shared/file-identity.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { HashJobData, HashResult, PartJobData, PartResult } from '../../shared/queues/jobs.ts';
-import { jobKey, QUEUES, uploadProgressKey } from '../../shared/queues/names.ts';
+import { jobKey, QUEUES } from '../../shared/queues/names.ts';
 import type { MultipartEngine } from '../../shared/upload/multipart.ts';
-import { readRange, releaseBuffer } from '../../shared/upload/part-reader.ts';
+import { PartBufferPool } from '../../shared/upload/part-buffers.ts';
+import { readRange } from '../../shared/upload/part-reader.ts';
 import { defineProcessor } from '../failure-policy.ts';
+import type { FitnessHook } from '../fitness.ts';
+import type { JobLock, LockFences } from '../fence.ts';
 import type { FleetMetrics } from '../metrics.ts';
 
 export interface PartDeps {
@@ -27,6 +31,10 @@ export interface PartDeps {
   redis: Redis;
   metrics: FleetMetrics;
   logger: Logger;
+  fences: LockFences;
+  fitness?: FitnessHook;
+  /** The part buffers, one lent to each part while it is read and sent. */
+  buffers: PartBufferPool;
 }
 
 type PartQueueJob = Job<PartJobData | HashJobData, PartResult | HashResult>;
@@ -36,27 +44,58 @@ export function isPartData(d: PartJobData | HashJobData): d is PartJobData {
   return typeof (d as Partial<PartJobData>).partNumber === 'number';
 }
 
+/**
+ * The field of the upload's job hash that counts the bytes its parts have sent. It lives in
+ * the job's own hash, not in a key of its own, so it goes when BullMQ removes the job
+ * (retention) and is never left behind (docs/reliability.md, "Redis key families").
+ */
+export const BYTES_SENT_FIELD = 'jcdsBytesSent';
+
+// Only while the parent exists: HINCRBY or HSET on a removed job would resurrect a stub
+// hash that nothing removes. Returns the new total, or -1 when the parent is gone.
+const BUMP_PROGRESS = `if redis.call('exists', KEYS[1]) == 0 then return -1 end
+local sent = redis.call('hincrby', KEYS[1], ARGV[1], ARGV[2])
+local total = tonumber(ARGV[3])
+redis.call('hset', KEYS[1], 'progress',
+  string.format('{"bytesSent":%d,"total":%d,"phase":"uploading parts"}', math.min(sent, total), total))
+return sent`;
+
 /** Adds `bytes` to the parent's running total and publishes it as the parent's progress. */
 async function bumpParentProgress(redis: Redis, d: PartJobData, bytes: number): Promise<void> {
-  const counterKey = uploadProgressKey(d.uploadJobId);
-  const sent = await redis.incrby(counterKey, bytes);
-  await redis.expire(counterKey, 7 * 24 * 3600);
-  // Only while the parent exists (HSET on a removed job would resurrect a stub hash).
   await redis.eval(
-    "if redis.call('exists', KEYS[1]) == 1 then redis.call('hset', KEYS[1], 'progress', ARGV[1]) end return 1",
+    BUMP_PROGRESS,
     1,
     jobKey(QUEUES.upload, d.uploadJobId),
-    JSON.stringify({ bytesSent: Math.min(sent, d.size), total: d.size, phase: 'uploading parts' }),
+    BYTES_SENT_FIELD,
+    String(bytes),
+    String(d.size),
   );
 }
 
+/**
+ * The worker's part buffers: one slot per concurrent part job, each of the part size it
+ * plans uploads with, so they hold at most JCDS_PART_CONCURRENCY × JCDS_PART_SIZE bytes.
+ */
+export function partBuffers(config: Pick<Config, 'partSize' | 'partConcurrency'>): PartBufferPool {
+  return new PartBufferPool({ partSize: config.partSize, slots: config.partConcurrency });
+}
+
+/**
+ * Sends one part. Its checkpoint, the returned ETag, reaches the parent through BullMQ's
+ * move to completed, which checks the lock's token: a stale worker's result is refused
+ * there. The lock is also checked before the bytes go and after they went, so a worker
+ * woken past its lock stops at once (LOCK_LOST) instead of sending a part the new owner
+ * sends, or counting its bytes in the parent's progress.
+ */
 export async function processPart(
   deps: PartDeps,
   d: PartJobData,
+  lock: Pick<JobLock, 'check'>,
   signal?: AbortSignal,
 ): Promise<PartResult> {
+  await lock.check(`send part ${d.partNumber}`);
   await assertUnchanged(d);
-  const body = await readRange(d.path, d.offset, d.length);
+  const body = await readRange(deps.buffers, d, d.offset, d.length);
   let etag;
   try {
     await assertUnchanged(d);
@@ -66,22 +105,30 @@ export async function processPart(
       signal,
     );
   } finally {
-    releaseBuffer(body);
+    // The SDK is done with the body once sendPart settles: its retries run inside send(),
+    // and smithy's node-http-handler settles a request only after its body was written.
+    deps.buffers.give(body);
   }
+  await lock.check(`record part ${d.partNumber}`);
   deps.metrics.bytesUploaded(d.length);
   await bumpParentProgress(deps.redis, d, d.length).catch(() => undefined);
   return { partNumber: d.partNumber, etag, size: d.length };
 }
 
-export async function processHash(d: HashJobData, signal?: AbortSignal): Promise<HashResult> {
-  await assertUnchanged(d);
-  const h = await hashFile(d.path, signal ? { signal } : {});
+export async function processHash(
+  d: HashJobData,
+  lock: Pick<JobLock, 'check'>,
+  signal?: AbortSignal,
+): Promise<HashResult> {
+  const h = await hashIdentified(d, signal);
   await assertUnchanged(d);
   if (h.bytes !== d.size)
     throw new AppError(
       'FILE_CHANGED',
       `${d.path} changed while it was hashed (${h.bytes} of ${d.size} bytes).`,
     );
+  // Its result is fenced by BullMQ's move; a stale run stops here, saying so.
+  await lock.check('record the hash');
   return { kind: 'hash', sha3_512: h.sha3_512, md5: h.md5 };
 }
 
@@ -96,8 +143,10 @@ export function partProcessor(deps: PartDeps, queue: Queue) {
         ...(isPartData(job.data) ? { part: job.data.partNumber } : {}),
       }),
       // Told apart by their data, not their names (names are free text for people).
-      run: (job: PartQueueJob, { signal }) =>
-        isPartData(job.data) ? processPart(deps, job.data, signal) : processHash(job.data, signal),
+      run: (job: PartQueueJob, { signal, lock }) =>
+        isPartData(job.data)
+          ? processPart(deps, job.data, lock, signal)
+          : processHash(job.data, lock, signal),
     },
     deps,
   );

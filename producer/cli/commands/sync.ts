@@ -13,6 +13,7 @@ interface SyncOptions {
   json?: boolean;
   ifExists?: IfExists;
   category?: string;
+  followSymlinks?: boolean;
 }
 
 export function registerSync(program: Command, ctx: CliContext): void {
@@ -34,6 +35,10 @@ export function registerSync(program: Command, ctx: CliContext): void {
       ),
     )
     .option('--category <name>', 'sync up: the Jamf Pro category of new packages')
+    .option(
+      '--follow-symlinks',
+      'sync up: also publish files that symbolic links in the folder point to outside it',
+    )
     .action(async (direction: SyncDirection, dir: string, opts: SyncOptions) => {
       ctx.config();
       const producer = await ctx.producer();
@@ -42,6 +47,7 @@ export function registerSync(program: Command, ctx: CliContext): void {
         dir,
         ...(opts.ifExists !== undefined ? { ifExists: opts.ifExists } : {}),
         ...(opts.category !== undefined ? { category: opts.category } : {}),
+        ...(opts.followSymlinks ? { followSymlinks: true } : {}),
       });
       const stored = await producer.queues.sync.getJob(jobId);
       const jobs: EnqueuedJob[] = [

@@ -15,7 +15,11 @@ export function registerWorker(program: Command, ctx: CliContext): void {
       'upload, download and sync jobs at once (default JCDS_WORKER_CONCURRENCY or 4)',
       intArg(1, 1000),
     )
-    .action(async (opts: { concurrency?: number }) => {
+    .option(
+      '--allow-eviction',
+      "start even if Redis' maxmemory-policy is not noeviction (jobs may be lost; as JCDS_ALLOW_REDIS_EVICTION=1)",
+    )
+    .action(async (opts: { concurrency?: number; allowEviction?: boolean }) => {
       // Fail here with the usual advice rather than in the child.
       const config = ctx.config({ requireJamf: true });
       const env = {
@@ -23,12 +27,15 @@ export function registerWorker(program: Command, ctx: CliContext): void {
         ...(opts.concurrency !== undefined
           ? { JCDS_WORKER_CONCURRENCY: String(opts.concurrency) }
           : {}),
+        ...(opts.allowEviction ? { JCDS_ALLOW_REDIS_EVICTION: '1' } : {}),
       };
       ctx.exitCode = await runChild(
         'worker/main.ts',
         [],
         env,
         workerNodeFlags(config.workerHeapMib),
+        // The worker ends when this CLI dies, even by SIGKILL (no orphaned worker).
+        { watchParent: true },
       );
     });
 }

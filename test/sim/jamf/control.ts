@@ -15,7 +15,14 @@
  *                                        downloadUrlForm): read, merge
  *   GET|PUT|DELETE /__sim/privileges     the role's privileges (privileges.ts): read, revoke or
  *                                        grant some, grant all again
+ *   POST /__sim/client/rotate-secret     Jamf Pro's "Rotate Client Secret" (API Roles and Clients):
+ *                                        the API client gets a new secret (the body's
+ *                                        `clientSecret`, or a random one), answered as
+ *                                        {clientSecret}; the old secret no longer obtains a
+ *                                        token, tokens issued before stay valid until they
+ *                                        expire, as on Jamf Pro
  */
+import { randomBytes } from 'node:crypto';
 import { resetCounters as resetAll } from '../counters.ts';
 import type { Faults } from '../types.ts';
 import { CDN_TYPES, DOWNLOAD_URL_FORMS, type JamfSettings } from './context.ts';
@@ -32,6 +39,8 @@ const NUMERIC_FAULTS = [
   'jamf429RetryAfterSeconds',
   'jamf503Count',
   's3SlowDownCount',
+  's3ErrorCount',
+  'jamfErrorCount',
   's3DropCount',
   'jamfDropCount',
   's3BytesPerSecond',
@@ -68,6 +77,10 @@ async function putFaults({ ctx, req, res }: RequestCtx): Promise<void> {
     if ((NUMERIC_FAULTS as readonly string[]).includes(key)) {
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
         throw new JamfApiError(400, 'INVALID_FIELD', `${key} must be a non-negative number`, key);
+      }
+    } else if (key === 's3ErrorMessage' || key === 'jamfErrorBody') {
+      if (typeof value !== 'string') {
+        throw new JamfApiError(400, 'INVALID_FIELD', `${key} must be a string`, key);
       }
     } else if (key === 'failPartNumbers') {
       if (!Array.isArray(value) || !value.every(n => Number.isInteger(n) && n > 0)) {
@@ -202,6 +215,29 @@ async function putSettings({ ctx, req, res }: RequestCtx): Promise<void> {
   sendJson(res, 200, runtimeSettings(ctx.settings));
 }
 
+async function rotateClientSecret({ ctx, req, res }: RequestCtx): Promise<void> {
+  const text = await readBody(req);
+  let given: unknown;
+  if (text.trim() !== '') {
+    try {
+      given = (JSON.parse(text) as { clientSecret?: unknown }).clientSecret;
+    } catch {
+      throw new JamfApiError(400, 'INVALID_JSON', 'The body must be a JSON object');
+    }
+  }
+  if (given !== undefined && (typeof given !== 'string' || given.length < 8)) {
+    throw new JamfApiError(
+      400,
+      'INVALID_FIELD',
+      'clientSecret must be a string of 8+ characters',
+      'clientSecret',
+    );
+  }
+  ctx.settings.clientSecret =
+    (given as string | undefined) ?? randomBytes(24).toString('base64url');
+  sendJson(res, 200, { clientSecret: ctx.settings.clientSecret });
+}
+
 function rawPackages({ ctx, res }: RequestCtx): void {
   sendJson(
     res,
@@ -233,5 +269,11 @@ export const controlRoutes: RouteDef[] = [
   { method: 'GET', template: '/__sim/packages', api: 'control', handler: rawPackages },
   { method: 'GET', template: '/__sim/settings', api: 'control', handler: getSettings },
   { method: 'PUT', template: '/__sim/settings', api: 'control', handler: putSettings },
+  {
+    method: 'POST',
+    template: '/__sim/client/rotate-secret',
+    api: 'control',
+    handler: rotateClientSecret,
+  },
   ...privilegeRoutes,
 ];

@@ -97,7 +97,7 @@ function bearer(req: IncomingMessage): string | undefined {
 /** Consumes one from a fault count; true when the fault fires. */
 export function decrement(
   ctx: JamfContext,
-  key: 'jamf429Count' | 'jamf503Count' | 'jamfDropCount' | 'tokenFailCount',
+  key: 'jamf429Count' | 'jamf503Count' | 'jamfDropCount' | 'tokenFailCount' | 'jamfErrorCount',
 ): boolean {
   const n = ctx.faults[key] ?? 0;
   if (n <= 0) return false;
@@ -178,6 +178,15 @@ export function createRouter(ctx: JamfContext, defs: RouteDef[]) {
         }
         if (decrement(ctx, 'jamf503Count')) {
           sendServiceUnavailable(res);
+          return;
+        }
+        if (decrement(ctx, 'jamfErrorCount')) {
+          const body = ctx.faults.jamfErrorBody ?? 'Bad Request';
+          res.writeHead(400, {
+            'Content-Type': 'text/plain; charset=utf-8',
+            'Content-Length': Buffer.byteLength(body),
+          });
+          res.end(body);
           return;
         }
         const token = bearer(req);

@@ -199,6 +199,10 @@ export function createS3Server(options: S3ServerOptions): http.Server {
         faults.s3SlowDownCount--;
         throw s3Errors.slowDown();
       }
+      if (faults.s3ErrorCount && faults.s3ErrorCount > 0 && !r.op.startsWith('Cdn')) {
+        faults.s3ErrorCount--;
+        throw s3Errors.invalidRequest(faults.s3ErrorMessage ?? 'Invalid request');
+      }
       if (r.op.startsWith('Cdn')) {
         await serveCdn(r);
         return;

@@ -30,6 +30,10 @@ function exitByOldRules(code: string): number {
       'UNSAFE_FILE_NAME',
       'JOB_NOT_FOUND',
       'JOB_NOT_FAILED',
+      // Added with issue 13 section 2, input errors: a job not made by jcds, a link
+      // leaving a synced folder.
+      'JOB_DATA_INVALID',
+      'SYMLINK_OUTSIDE',
     ].includes(code) ||
     code.startsWith('FILE_') ||
     code.startsWith('DESTINATION_')
@@ -44,6 +48,10 @@ function exitByOldRules(code: string): number {
       'VAULT_DECRYPT_FAILED',
       // Added with the registry (issue 12): a server that cannot store any upload.
       'NO_CLOUD_DISTRIBUTION_POINT',
+      // Added with issue 13: a worker refuses a Redis that may evict BullMQ's keys.
+      'REDIS_EVICTION_POLICY',
+      // Added with issue 13 section 4: a worker whose fleet secret is not the fleet's.
+      'FLEET_SECRET_MISMATCH',
     ].includes(code) ||
     code.startsWith('JAMF_')
   )
@@ -91,6 +99,8 @@ describe('the registry', () => {
       'S3_SLOW_DOWN',
       'UPLOAD_INCOMPLETE',
       'VERIFY_TIMEOUT',
+      // Added with fencing (issue 13): not the job's failure; the policy never counts it.
+      'LOCK_LOST',
     ]);
     expect(
       Object.fromEntries(

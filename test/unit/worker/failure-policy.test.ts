@@ -22,6 +22,7 @@ import {
   type ProcessorSpec,
   type Run,
 } from '../../../worker/failure-policy.ts';
+import type { JobLock, LockFences } from '../../../worker/fence.ts';
 import type { FleetMetrics } from '../../../worker/metrics.ts';
 
 interface Data {
@@ -43,6 +44,18 @@ function fakeJob(attemptsMade: number, attempts: number | undefined): Job<Data, 
     opts: attempts === undefined ? {} : { attempts },
   };
   return fields as Job<Data, string>;
+}
+
+/** Locks that hold, or (`lost`) that another worker has taken: the fence's answers. */
+function fakeFences(lost = false): LockFences {
+  const lock: JobLock = {
+    held: async () => !lost,
+    check: async () => undefined,
+    saveData: async () => undefined,
+    set: async () => undefined,
+    del: async () => undefined,
+  };
+  return { of: () => lock };
 }
 
 /** A queue whose only used member is rateLimit (the policy throttles the whole queue). */
@@ -105,6 +118,7 @@ function harness(
     cleanup?: (reason: string) => Promise<void>;
     throttleMs?: number;
     withoutCleanup?: boolean;
+    lockLost?: boolean;
   } = {},
 ): Harness {
   const metrics = new RecordingMetrics();
@@ -123,7 +137,11 @@ function harness(
     run: () => work(),
     ...(options.withoutCleanup ? {} : { cleanup }),
   };
-  const processor = defineProcessor(spec, { logger, metrics });
+  const processor = defineProcessor(spec, {
+    logger,
+    metrics,
+    fences: fakeFences(options.lockLost),
+  });
   const h: Harness = {
     metrics,
     rateLimit,
@@ -145,6 +163,31 @@ const failing =
   };
 
 describe('defineProcessor', () => {
+  it('a run that lost its lock (LOCK_LOST) stops: no clean-up, nothing counted, logged as a lost lock', async () => {
+    const lost = new AppError('LOCK_LOST', 'This worker lost the lock of job 42 (upload).');
+    const h = harness(failing(lost));
+    // The last attempt: any other failure would be final and cleaned up.
+    const err = await h.call({ attemptsMade: 2, attempts: 3 });
+    expect((err as Error).constructor).toBe(Error);
+    expect((err as Error).message).toBe(
+      '[LOCK_LOST] This worker lost the lock of job 42 (upload).',
+    );
+    expect(h.cleanup).not.toHaveBeenCalled();
+    expect(h.metrics.events).toEqual([]);
+    expect(h.lines).toHaveLength(1);
+    expect(h.lines[0]).toMatchObject({ code: 'LOCK_LOST', step: 'complete' });
+    expect(h.lines[0]!.msg).toContain("lost the job's lock");
+  });
+
+  it('any failure of a run whose token no longer holds the lock is a lost lock, not the job failing', async () => {
+    const h = harness(failing(new AppError('PACKAGE_EXISTS', 'exists')), { lockLost: true });
+    const err = await h.call({ attemptsMade: 0, attempts: 3 });
+    expect(err).not.toBeInstanceOf(UnrecoverableError);
+    expect(h.cleanup).not.toHaveBeenCalled();
+    expect(h.metrics.events).toEqual([]);
+    expect(h.lines[0]).toMatchObject({ code: 'LOCK_LOST' });
+  });
+
   it('returns the value of a successful run and counts nothing', async () => {
     const h = harness(async () => 'stored');
     await expect(h.call()).resolves.toBe('stored');
@@ -167,7 +210,7 @@ describe('defineProcessor', () => {
           return 'ok';
         },
       },
-      { logger, metrics: new RecordingMetrics() },
+      { logger, metrics: new RecordingMetrics(), fences: fakeFences() },
     );
     await processor(fakeJob(1, 3));
     expect(JSON.parse(raw[0]!)).toMatchObject({

@@ -174,4 +174,24 @@ describe('runSteps', () => {
     expect(persist).toHaveBeenCalledWith({ step: 'second', n: 0, saved: true });
     expect(third).not.toHaveBeenCalled();
   });
+
+  it('undoes what a step made when its checkpoint is refused for a lost lock, and only then', async () => {
+    const run = async (refusal: Error) => {
+      const undo = vi.fn(async () => undefined);
+      const steps: Steps<Data, string> = {
+        first: async d => ({ next: { step: 'second', n: d.n + 1 }, undo }),
+        second: async () => ({ done: 'never' }),
+        third: async () => ({ done: 'never' }),
+      };
+      const persist = vi.fn(async () => {
+        throw refusal;
+      });
+      await expect(runSteps(steps, { step: 'first', n: 0 }, { persist })).rejects.toBe(refusal);
+      return undo;
+    };
+    // The fence refused the write: it was not applied, nobody else knows what the step made.
+    expect(await run(new AppError('LOCK_LOST', 'lost the lock of job 1'))).toHaveBeenCalledTimes(1);
+    // Any other failure may have been applied (an answer lost on the way): nothing is undone.
+    expect(await run(new Error('Connection is closed.'))).not.toHaveBeenCalled();
+  });
 });

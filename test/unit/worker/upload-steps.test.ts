@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { UnrecoverableError, WaitingChildrenError } from 'bullmq';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { Clock } from '../../../shared/clock.ts';
-import { AppError } from '../../../shared/errors.ts';
+import { AppError, errorCode } from '../../../shared/errors.ts';
+import { identityOf } from '../../../shared/file-identity.ts';
 import type { JamfPackage } from '../../../shared/jamf/types.ts';
 import { createLogger } from '../../../shared/logger.ts';
 import type {
@@ -22,8 +23,10 @@ import type {
   UploadJobData,
 } from '../../../shared/queues/jobs.ts';
 import { S3Sessions } from '../../../shared/upload/s3-sessions.ts';
-import type { CredentialStore } from '../../../shared/vault.ts';
+import type { CredentialStore, FencedWriter } from '../../../shared/vault.ts';
+import type { JobLock } from '../../../worker/fence.ts';
 import type { FleetMetrics } from '../../../worker/metrics.ts';
+import { abortMultipart } from '../../../worker/processors/upload/abort.ts';
 import { complete, markForResume } from '../../../worker/processors/upload/complete.ts';
 import { finalize } from '../../../worker/processors/upload/finalize.ts';
 import type {
@@ -114,7 +117,7 @@ function fakeParts(over: Partial<PartJobs> = {}): PartJobs {
 }
 
 function fakeVault() {
-  const del = vi.fn(async (_name: string): Promise<void> => undefined);
+  const del = vi.fn(async (_name: string, _fence?: FencedWriter): Promise<void> => undefined);
   const vault: CredentialStore = {
     put: unexpected('vault.put'),
     get: unexpected('vault.get'),
@@ -191,15 +194,35 @@ function fakeJob(data: UploadJobData, over: Partial<JobSurface> = {}) {
   return { job: surface as UploadJob, log };
 }
 
-function stepArgs(deps: UploadDeps, job: UploadJob, signal?: AbortSignal) {
+/**
+ * The run's hold on the job (worker/fence.ts): held, or `lost` (another worker took the job
+ * over: every check and fenced write throws LOCK_LOST, as the fence's script answers).
+ */
+function fakeLock(lost = false): JobLock & { checks: string[] } {
+  const checks: string[] = [];
+  const refuse = async (what: string): Promise<void> => {
+    checks.push(what);
+    if (lost) throw new AppError('LOCK_LOST', `lost the lock: not done: ${what}`);
+  };
+  return {
+    checks,
+    held: async () => !lost,
+    check: refuse,
+    saveData: () => refuse('write the checkpoint'),
+    set: key => refuse(`write ${key}`),
+    del: key => refuse(`delete ${key}`),
+  };
+}
+
+function stepArgs(deps: UploadDeps, job: UploadJob, signal?: AbortSignal, lock = fakeLock()) {
   const save = vi.fn(async (_d: UploadJobData) => undefined);
   const args: StepArgs = {
     deps,
     job,
-    run: { token: 'lock-token', signal, log: createLogger({ level: 'silent' }) },
+    run: { token: 'lock-token', signal, log: createLogger({ level: 'silent' }), lock },
     save,
   };
-  return { args, save };
+  return { args, save, lock };
 }
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {
@@ -223,6 +246,8 @@ function atPrepare(
     step: 'prepare',
     path: file.path,
     fileName: 'Firefox.pkg',
+    // The identity recorded at enqueue (the worker compares it before it reads).
+    ...identityOf(statSync(file.path), statSync(file.path, { bigint: true })),
     size: file.size,
     mtimeMs: file.mtimeMs,
     ifExists: 'fail',
@@ -509,8 +534,7 @@ describe('complete', () => {
       jobId: 'job-1',
       fileName: 'Firefox.pkg',
       path: file.path,
-      size: file.size,
-      mtimeMs: file.mtimeMs,
+      ...identityOf(statSync(file.path), statSync(file.path, { bigint: true })),
     };
     expect(addHash).toHaveBeenCalledWith(ref);
     expect(hashFailure).toHaveBeenCalledWith(ref);
@@ -521,10 +545,40 @@ describe('complete', () => {
     });
     expect(abortStrays).toHaveBeenCalledWith(multipart, 'mpu-1');
     expect(release).toHaveBeenCalledWith(multipart);
-    expect(vault.delete).toHaveBeenCalledWith('upload-job-1');
+    expect(vault.delete).toHaveBeenCalledWith('upload-job-1', args.run.lock);
     expect(moveToWaitingChildren).not.toHaveBeenCalled();
     expect(log).toHaveBeenCalledWith('multipart upload completed: 3 parts, ETag "abc-3"');
     expect(save).not.toHaveBeenCalled();
+  });
+
+  it('a run that lost the lock after completing the upload aborts no stray and leaves the credentials (LOCK_LOST)', async () => {
+    const file = packageFile();
+    const results = [1, 2, 3].map(partResult);
+    const completeOrConfirm = vi.fn(async () => ({
+      etag: '"abc-3"',
+      confirmed: false,
+      replacedParts: [],
+    }));
+    const abortStrays = vi.fn(async () => undefined);
+    const vault = fakeVault();
+    const deps = fakeDeps({
+      engine: fakeEngine({ completeOrConfirm, abortStrays, release: vi.fn() }),
+      parts: fakeParts({ addHash: vi.fn(async () => undefined), hashFailure: vi.fn() }),
+      vault,
+    });
+    const d = atComplete(file);
+    const { job } = fakeJob(d, {
+      getChildrenValues: vi
+        .fn()
+        .mockResolvedValue(Object.fromEntries(results.map(r => [childKey(r.partNumber), r]))),
+    });
+    const lock = fakeLock(true);
+    const { args } = stepArgs(deps, job, undefined, lock);
+    const err = await rejection(complete(args, d));
+    expect(errorCode(err)).toBe('LOCK_LOST');
+    expect(lock.checks).toEqual(['abort stray multipart uploads']);
+    expect(abortStrays).not.toHaveBeenCalled();
+    expect(vault.delete).not.toHaveBeenCalled();
   });
 
   it('adds the missing parts and waits for them', async () => {
@@ -546,8 +600,7 @@ describe('complete', () => {
         jobId: 'job-1',
         fileName: 'Firefox.pkg',
         path: file.path,
-        size: file.size,
-        mtimeMs: file.mtimeMs,
+        ...identityOf(statSync(file.path), statSync(file.path, { bigint: true })),
       },
       multipart,
       new Map([[1, done]]),
@@ -596,6 +649,47 @@ function atFinalize(
     ...over,
   };
 }
+
+describe('abortMultipart (clean-up), fenced by the job lock', () => {
+  it('checks the lock right before each destructive call while it holds', async () => {
+    const { engine, abort, abortStrays } = abortingEngine();
+    const vault = fakeVault();
+    const removeUnprocessedChildren = vi.fn(async () => undefined);
+    const { job } = fakeJob(atComplete(packageFile()), { removeUnprocessedChildren });
+    const lock = fakeLock();
+    await abortMultipart({ engine, vault }, job, multipart, 'the file changed', {
+      lock,
+      log: createLogger({ level: 'silent' }),
+    });
+    expect(lock.checks).toEqual([
+      'remove the part jobs still waiting',
+      'abort the multipart upload',
+      'abort stray multipart uploads',
+    ]);
+    expect(removeUnprocessedChildren).toHaveBeenCalledTimes(1);
+    expect(abort).toHaveBeenCalledWith(openUpload);
+    expect(abortStrays).toHaveBeenCalledWith(multipart);
+    expect(vault.delete).toHaveBeenCalledWith('upload-job-1', lock);
+  });
+
+  it('a run that lost the lock removes, aborts and deletes nothing (LOCK_LOST)', async () => {
+    const { engine, abort, abortStrays } = abortingEngine();
+    const vault = fakeVault();
+    const removeUnprocessedChildren = vi.fn(async () => undefined);
+    const { job } = fakeJob(atComplete(packageFile()), { removeUnprocessedChildren });
+    const err = await rejection(
+      abortMultipart({ engine, vault }, job, multipart, 'failed', {
+        lock: fakeLock(true),
+        log: createLogger({ level: 'silent' }),
+      }),
+    );
+    expect(errorCode(err)).toBe('LOCK_LOST');
+    expect(removeUnprocessedChildren).not.toHaveBeenCalled();
+    expect(abort).not.toHaveBeenCalled();
+    expect(abortStrays).not.toHaveBeenCalled();
+    expect(vault.delete).not.toHaveBeenCalled();
+  });
+});
 
 describe('finalize', () => {
   const HASH_FIELDS = ['hashType', 'hashValue', 'md5', 'sha256', 'sha3512', 'size'];
@@ -898,8 +992,7 @@ describe('finalize', () => {
         jobId: 'job-1',
         fileName: 'Firefox.pkg',
         path: file.path,
-        size: file.size,
-        mtimeMs: file.mtimeMs,
+        ...identityOf(statSync(file.path), statSync(file.path, { bigint: true })),
       },
       undefined,
     );

@@ -21,6 +21,7 @@ import { assertUnchanged } from '../../../shared/files.ts';
 import type { UploadAt, UploadJobData, UploadResult } from '../../../shared/queues/jobs.ts';
 import { openUpload } from '../../../shared/upload/multipart.ts';
 import { firstFailedChild, partsDone } from '../../../shared/upload/part-queue.ts';
+import { unlessLockLost } from '../../fence.ts';
 import type { StepOutcome } from '../../step-machine.ts';
 import { abortMultipart } from './abort.ts';
 import { uploadRef, type StepArgs } from './job.ts';
@@ -113,7 +114,7 @@ export async function complete(
     // The hash job already found the file changed: do not store a mixture.
     const err = await partJobs.hashFailure(ref);
     if (err && errorCode(err) === 'FILE_CHANGED') {
-      await abortMultipart(deps, job, mp, 'the file changed', run.log);
+      await abortMultipart(deps, job, mp, 'the file changed', run);
       throw new UnrecoverableError(formatReason(err));
     }
   }
@@ -133,8 +134,11 @@ export async function complete(
       'multipart upload already completed; confirmed with HeadObject',
     );
   await job.log(`multipart upload completed: ${mp.partCount} parts, ETag ${done.etag}`);
+  // Checked right before (fence.ts): a worker that lost the lock aborts nothing and leaves
+  // the credentials to the new owner.
+  await run.lock.check('abort stray multipart uploads');
   await engine.abortStrays(mp, mp.uploadId);
   engine.release(mp);
-  await vault.delete(mp.vaultKey).catch(() => undefined);
+  await unlessLockLost(vault.delete(mp.vaultKey, run.lock));
   return { next: { ...d, step: 'finalize', stored: true, bytesSent: d.size } };
 }

@@ -14,6 +14,7 @@
  *      since a PUT blanks `size`.
  */
 import { AppError } from '../../../shared/errors.ts';
+import { assertUnchanged } from '../../../shared/files.ts';
 import type {
   FileHashes,
   Prepared,
@@ -132,6 +133,9 @@ export async function finalize(
     d = { ...at, hashes: await deps.parts.awaitHash(uploadRef(job), signal) };
     await save(d);
   }
+  // Before anything is published: the file hashed and sent is still the one enqueued (a
+  // rewrite in place during the upload, even with its mtime put back, fails here).
+  await assertUnchanged(d);
   if (d.chosenTransport === 's3') {
     const missing = await storedInJcds(deps, d);
     if (missing) return sendAgain(args, d, `the stored object is not the file: ${missing}`);

@@ -13,6 +13,8 @@ import type { Queue } from 'bullmq';
 import type { Logger } from '../../../shared/logger.ts';
 import type { UploadAt, UploadJobData, UploadResult } from '../../../shared/queues/jobs.ts';
 import { defineProcessor, type Run } from '../../failure-policy.ts';
+import type { FitnessHook } from '../../fitness.ts';
+import { unlessLockLost, type LockFences } from '../../fence.ts';
 import { runSteps, type Steps } from '../../step-machine.ts';
 import { abortMultipart } from './abort.ts';
 import { complete, markForResume } from './complete.ts';
@@ -48,31 +50,41 @@ function keepsForRetry(d: UploadJobData, reason: string): boolean {
   return d.step === 'complete' && reason !== 'FILE_CHANGED';
 }
 
-async function keepForRetry(deps: UploadDeps, job: UploadJob, d: UploadAt<'complete'>) {
+async function keepForRetry(deps: UploadDeps, job: UploadJob, d: UploadAt<'complete'>, run: Run) {
+  await run.lock.check('remove the part jobs still waiting');
   await job.removeUnprocessedChildren().catch(() => undefined);
   deps.engine.release(d.multipart);
-  await deps.vault.delete(d.multipart.vaultKey).catch(() => undefined);
+  await unlessLockLost(deps.vault.delete(d.multipart.vaultKey, run.lock));
   await job.log(
     `multipart upload kept for a retry: \`jcds retry ${String(job.id)}\` or Retry in the dashboard sends only the parts not done`,
   );
 }
 
-/** Undoes what a failed upload started, so nothing is left half-done (but what a retry resumes). */
-async function cleanup(deps: UploadDeps, job: UploadJob, reason: string, log: Logger) {
+/**
+ * Undoes what a failed upload started, so nothing is left half-done (but what a retry
+ * resumes). Every step of it is fenced by the job's lock (worker/fence.ts): it runs for the
+ * worker that holds the lock, never for one that lost it.
+ */
+async function cleanup(deps: UploadDeps, job: UploadJob, reason: string, run: Run) {
+  const { log } = run;
   let d = job.data;
   const stored = d.step === 'finalize';
   const keep = keepsForRetry(d, reason);
   if ('multipart' in d && d.multipart) {
-    if (keep) await keepForRetry(deps, job, d as UploadAt<'complete'>);
+    if (keep) await keepForRetry(deps, job, d as UploadAt<'complete'>, run);
     else {
-      if (!stored) await abortMultipart(deps, job, d.multipart, reason, log);
+      if (!stored) await abortMultipart(deps, job, d.multipart, reason, run);
       // The hash job is not a child: remove it unless it already runs (then it just finishes).
+      await run.lock.check('remove the hash job');
       await deps.parts.removeHash(String(job.id));
     }
   }
   // A record this job created is deleted again: Jamf never verified the file it points at.
   if (d.step !== 'prepare' && d.packageCreated && d.packageId) {
     const { packageId } = d;
+    // Checked right before: a record the new owner may have adopted is never deleted by a
+    // worker that lost the lock (the window: fence.ts).
+    await run.lock.check(`delete package ${packageId}`);
     const deleted = await deps.jamf.deletePackage(packageId).then(
       async () => {
         await job.log(`package ${packageId} (created by this job, never verified) deleted`);
@@ -89,10 +101,13 @@ async function cleanup(deps: UploadDeps, job: UploadJob, reason: string, log: Lo
       delete d.packageCreated;
     }
   }
-  if (keep) await job.updateData(markForResume(d as UploadAt<'complete'>));
+  if (keep) await run.lock.saveData(markForResume(d as UploadAt<'complete'>));
 }
 
-export function uploadProcessor(deps: UploadDeps & { logger: Logger }, queue: Queue) {
+export function uploadProcessor(
+  deps: UploadDeps & { logger: Logger; fences: LockFences; fitness?: FitnessHook },
+  queue: Queue,
+) {
   return defineProcessor<UploadJobData, UploadResult>(
     {
       queue: 'upload',
@@ -101,11 +116,10 @@ export function uploadProcessor(deps: UploadDeps & { logger: Logger }, queue: Qu
       failureFields: job => ({ step: job.data.step }),
       run: (job: UploadJob, run: Run) =>
         runSteps(uploadSteps({ deps, job, run }), job.data, {
-          persist: async data => {
-            await job.updateData(data);
-          },
+          // The one checkpoint writer, fenced by the job's lock (worker/fence.ts).
+          persist: data => run.lock.saveData(data),
         }),
-      cleanup: (job, reason, run) => cleanup(deps, job, reason, run.log),
+      cleanup: (job, reason, run) => cleanup(deps, job, reason, run),
     },
     deps,
   );

@@ -74,7 +74,12 @@ export function uploadRef(job: UploadJob): UploadRef {
     jobId: String(job.id),
     fileName: d.fileName,
     path: d.path,
+    host: d.host,
+    dev: d.dev,
+    ino: d.ino,
     size: d.size,
     mtimeMs: d.mtimeMs,
+    ctimeMs: d.ctimeMs,
+    ...(d.followSymlink ? { followSymlink: true } : {}),
   };
 }

@@ -1,12 +1,19 @@
 /**
- * Step 1, prepare: the file is still what was enqueued; the transport is chosen; an
+ * Step 1, prepare: the job data is checked as input (a dashboard user can add any job:
+ * the Jamf file name and the path's own extension, the file identity recorded at
+ * enqueue), and the file is still what was enqueued; the transport is chosen; an
  * existing package with this fileName is looked up and ifExists applied. Nothing is sent
  * to S3 or created in Jamf here. Returns the result when the upload is skipped as
  * unchanged; otherwise the `stage` checkpoint.
  */
 import { AppError } from '../../../shared/errors.ts';
-import { assertUnchanged, checkUploadFile } from '../../../shared/files.ts';
-import { hashFile } from '../../../shared/hash/index.ts';
+import { hashIdentified, requireIdentity } from '../../../shared/file-identity.ts';
+import {
+  assertUnchanged,
+  validateExtension,
+  validateFileName,
+  validatePathExtension,
+} from '../../../shared/files.ts';
 import type { UploadAt, UploadJobData, UploadResult } from '../../../shared/queues/jobs.ts';
 import { sameContent } from '../../../shared/upload/content.ts';
 import type { StepOutcome } from '../../step-machine.ts';
@@ -18,7 +25,10 @@ export async function prepare(
 ): Promise<StepOutcome<UploadJobData, UploadResult>> {
   const { jamf } = deps;
   const { log, signal } = run;
-  await checkUploadFile(d.path, d.fileName);
+  validateFileName(d.fileName);
+  validateExtension(d.fileName);
+  validatePathExtension(String(d.path), d.fileName);
+  requireIdentity(d);
   await assertUnchanged(d);
   const transport = await deps.transport.choose(d.transport);
   const started = d.startedAt ?? deps.clock.now();
@@ -44,7 +54,7 @@ export async function prepare(
         `A package with the file name ${d.fileName} already exists (id ${existing.id}): use --if-exists replace to overwrite it or skip to keep it.`,
       );
     }
-    hashes ??= await hashFile(d.path, signal ? { signal } : {});
+    hashes ??= await hashIdentified(d, signal);
     await assertUnchanged(d);
     if (d.ifExists === 'skip') {
       if (sameContent(existing, hashes)) {

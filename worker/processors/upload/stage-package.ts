@@ -6,8 +6,8 @@
  * A package this job created is deleted again if the upload fails for good, so no
  * package is left without its file.
  */
+import { hashIdentified, openIdentified } from '../../../shared/file-identity.ts';
 import { assertUnchanged } from '../../../shared/files.ts';
-import { hashFile } from '../../../shared/hash/index.ts';
 import type { UploadAt, UploadJobData, UploadResult } from '../../../shared/queues/jobs.ts';
 import type { StepOutcome } from '../../step-machine.ts';
 import { progress, type StepArgs } from './job.ts';
@@ -37,11 +37,15 @@ export async function stagePackageUpload(
   }
   await assertUnchanged(d);
   // Large files were not hashed in prepare: hash them while they stream (page cache).
-  const hashing = d.hashes ? Promise.resolve(d.hashes) : hashFile(d.path, signal ? { signal } : {});
+  const hashing = d.hashes ? Promise.resolve(d.hashes) : hashIdentified(d, signal);
   hashing.catch(() => undefined);
   let lastReport = 0;
+  // A worker that lost the lock does not send the file into a record the new owner uses.
+  await run.lock.check(`upload the file to package ${packageId}`);
   await jamf.uploadPackageFile(packageId, d.path, {
     fileName: d.fileName,
+    // Every pass reads the enqueued file through a descriptor checked to be it.
+    openFile: () => openIdentified(d),
     ...(signal ? { signal } : {}),
     onProgress: (sent: number) => {
       const now = clock.now();

@@ -7,6 +7,7 @@
  * partSize}.
  */
 import { AppError } from '../../../shared/errors.ts';
+import { openIdentified } from '../../../shared/file-identity.ts';
 import { assertUnchanged } from '../../../shared/files.ts';
 import type {
   MultipartState,
@@ -15,10 +16,11 @@ import type {
   UploadResult,
 } from '../../../shared/queues/jobs.ts';
 import { uploadVaultKey } from '../../../shared/queues/names.ts';
-import type { ObjectTarget } from '../../../shared/upload/multipart.ts';
+import { openUpload, type ObjectTarget } from '../../../shared/upload/multipart.ts';
 import { planParts } from '../../../shared/upload/part-plan.ts';
 import { singlePartSize, uploadSingle } from '../../../shared/upload/single.ts';
 import { fromJcds } from '../../../shared/vault.ts';
+import { unlessLockLost } from '../../fence.ts';
 import type { StepOutcome } from '../../step-machine.ts';
 import { progress, type StepArgs } from './job.ts';
 
@@ -30,7 +32,8 @@ export async function stageS3(
   const { log, signal } = run;
   const vaultKey = uploadVaultKey(String(job.id));
   const created = await deps.jamf.createJcdsFile();
-  const creds = await vault.put(vaultKey, fromJcds(created));
+  // Fenced: a worker woken past its lock must not replace the new owner's credentials.
+  const creds = await vault.put(vaultKey, fromJcds(created), run.lock);
   const target: ObjectTarget = {
     bucket: creds.bucketName,
     key: `${creds.path}${d.fileName}`,
@@ -39,14 +42,21 @@ export async function stageS3(
   };
 
   if (d.size < deps.config.splitThreshold) {
-    await assertUnchanged(d);
-    const streamed = await uploadSingle(engine.sessions, target, {
-      path: d.path,
-      fileName: d.fileName,
-      partSize: deps.config.partSize,
-      signal,
-      onProgress: loaded => void progress(job, loaded, 'uploading').catch(() => undefined),
-    });
+    // Read through a descriptor checked to be the enqueued file; checked again after.
+    const handle = await openIdentified(d);
+    let streamed;
+    try {
+      streamed = await uploadSingle(engine.sessions, target, {
+        path: d.path,
+        handle,
+        fileName: d.fileName,
+        partSize: deps.config.partSize,
+        signal,
+        onProgress: loaded => void progress(job, loaded, 'uploading').catch(() => undefined),
+      });
+    } finally {
+      await handle.close();
+    }
     await assertUnchanged(d);
     if (d.hashes && (d.hashes.sha3_512 !== streamed.sha3_512 || d.hashes.md5 !== streamed.md5)) {
       throw new AppError(
@@ -60,11 +70,16 @@ export async function stageS3(
     );
     log.info({ key: target.key, size: d.size }, 'single upload done');
     // lib-storage sent it in parts: an earlier attempt cut off mid-way may have left one.
-    if (d.size > singlePartSize(deps.config.partSize)) await engine.abortStrays(target);
+    // Checked right before: a worker that lost the lock aborts nothing (the new owner's
+    // uploads) and keeps its hands off the credentials the new owner uses (fence.ts).
+    if (d.size > singlePartSize(deps.config.partSize)) {
+      await run.lock.check('abort stray multipart uploads');
+      await engine.abortStrays(target);
+    }
     engine.release(target);
     // Nothing needs these credentials any more: drop them now rather than keep one entry
     // per small upload in Redis until they expire (an hour on JCDS).
-    await vault.delete(vaultKey).catch(() => undefined);
+    await unlessLockLost(vault.delete(vaultKey, run.lock));
     return {
       next: { ...d, step: 'finalize', stored: true, hashes: streamed, bytesSent: d.size },
     };
@@ -87,5 +102,13 @@ export async function stageS3(
     { key: target.key, partCount: plan.partCount, partSize: plan.partSize },
     'multipart upload created',
   );
-  return { next: { ...d, step: 'complete', chosenTransport: 's3', multipart } };
+  return {
+    next: { ...d, step: 'complete', chosenTransport: 's3', multipart },
+    // The checkpoint refused (the lock was lost while S3 created it): no checkpoint names
+    // this upload, nobody sends parts to it; abort it rather than leave it open.
+    undo: async () => {
+      await engine.abort(openUpload(multipart));
+      engine.release(target);
+    },
+  };
 }

@@ -1,15 +1,23 @@
 /**
  * downloadFile against a real local HTTP server that serves byte ranges the way S3 does
  * (206 + Content-Range), refuses expired URLs with 403, and can drop connections
- * mid-body; real files in a temp folder.
+ * mid-body; real files in a temp folder (and a real 256 KiB tmpfs for the full disk:
+ * mounting it needs root, as CI runs).
  */
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   existsSync,
+  linkSync,
   lstatSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
   rmSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -21,6 +29,7 @@ import { Agent } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../../../shared/errors.ts';
 import { downloadFile, type DownloadFileOptions } from '../../../../shared/download/downloader.ts';
+import { isPartialName, type PartialFile } from '../../../../shared/download/destination.ts';
 import { PresignedUrl } from '../../../../shared/download/range-fetcher.ts';
 import type { ByteRange } from '../../../../shared/download/ranges.ts';
 
@@ -89,10 +98,32 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function options(
-  over: Partial<DownloadFileOptions> = {},
-): DownloadFileOptions & { checkpoints: ByteRange[][]; lines: string[] } {
+/** The partial files (temporary names) in `folder`. */
+function partials(folder = dir): string[] {
+  return readdirSync(folder).filter(n => n.endsWith('.partial'));
+}
+
+/** A partial file as an earlier attempt left it: `bytes` at a recorded name. */
+function leftPartial(bytes: Buffer, name = '.jcds-AAAAAAAAAAAA.partial'): PartialFile {
+  writeFileSync(join(dir, name), bytes);
+  const st = statSync(join(dir, name), { bigint: true });
+  return { name, dev: st.dev.toString(), ino: st.ino.toString() };
+}
+
+/** A victim file elsewhere, which no download may write. */
+function victim(): { path: string; text: string } {
+  const path = join(mkdtempSync(join(tmpdir(), 'jcds-victim-')), 'secret.txt');
+  writeFileSync(path, 'the victim, unchanged');
+  return { path, text: 'the victim, unchanged' };
+}
+
+function options(over: Partial<DownloadFileOptions> = {}): DownloadFileOptions & {
+  checkpoints: ByteRange[][];
+  recorded: PartialFile[];
+  lines: string[];
+} {
   const checkpoints: ByteRange[][] = [];
+  const recorded: PartialFile[] = [];
   const lines: string[] = [];
   return {
     fileName: 'file.pkg',
@@ -101,8 +132,9 @@ function options(
     expected: { size: SIZE, md5, sha3 },
     done: [],
     url: new PresignedUrl(issueUrl),
-    checkpoint: async r => {
+    checkpoint: async (r, p) => {
       checkpoints.push(r);
+      recorded.push(p);
     },
     progress: () => undefined,
     log: line => lines.push(line),
@@ -110,6 +142,7 @@ function options(
     concurrency: 4,
     dispatcher: agent,
     checkpoints,
+    recorded,
     lines,
     ...over,
   };
@@ -128,9 +161,13 @@ describe('downloadFile', () => {
       resumedBytes: 0,
     });
     expect(readFileSync(o.dest).equals(content)).toBe(true);
-    expect(existsSync(`${o.dest}.partial`)).toBe(false);
+    expect(readdirSync(dir)).toEqual(['file.pkg']);
     expect(state.bytesServed).toBe(SIZE);
     expect(o.checkpoints.at(-1)).toEqual([[0, SIZE - 1]]);
+    // The partial file was recorded before a byte was written, under a random name.
+    expect(o.checkpoints[0]).toEqual([]);
+    expect(isPartialName(o.recorded[0]!.name)).toBe(true);
+    expect(new Set(o.recorded.map(p => p.name)).size).toBe(1);
   });
 
   it('resumes from a checkpoint and fetches only the missing bytes', async () => {
@@ -138,15 +175,127 @@ describe('downloadFile', () => {
     const partial = Buffer.alloc(SIZE);
     content.copy(partial, 0, 0, 5 * RANGE);
     content.copy(partial, 8 * RANGE, 8 * RANGE, 10 * RANGE);
-    writeFileSync(`${dest}.partial`, partial);
+    const recorded = leftPartial(partial);
     const done: ByteRange[] = [
       [0, 5 * RANGE - 1],
       [8 * RANGE, 10 * RANGE - 1],
     ];
-    const r = await downloadFile(options({ done }));
+    const o = options({ done, partial: recorded });
+    const r = await downloadFile(o);
     expect(r.resumedBytes).toBe(7 * RANGE);
     expect(state.bytesServed).toBe(SIZE - 7 * RANGE);
     expect(readFileSync(dest).equals(content)).toBe(true);
+    // The file moved into place is the partial file itself (its inode).
+    expect(statSync(dest, { bigint: true }).ino.toString()).toBe(recorded.ino);
+    expect(new Set(o.recorded.map(p => p.name))).toEqual(new Set([recorded.name]));
+    expect(partials()).toEqual([]);
+  });
+
+  it('an older version’s checkpoint (<dest>.partial) is dropped: a link planted there is never followed', async () => {
+    const v = victim();
+    const dest = join(dir, 'file.pkg');
+    symlinkSync(v.path, `${dest}.partial`);
+    const o = options({ done: [[0, 5 * RANGE - 1]] });
+    const r = await downloadFile(o);
+    expect(r.resumedBytes).toBe(0);
+    expect(o.lines.join('\n')).toMatch(
+      /older version .*neither trusted nor touched; starting over/,
+    );
+    expect(readFileSync(v.path, 'utf8')).toBe(v.text);
+    expect(lstatSync(dest).isFile()).toBe(true);
+    expect(readFileSync(dest).equals(content)).toBe(true);
+    expect(readlinkSync(`${dest}.partial`)).toBe(v.path);
+  });
+
+  it('a symbolic link put at the recorded partial name is not opened: left alone, starting over', async () => {
+    const v = victim();
+    const recorded = leftPartial(content.subarray(0, 5 * RANGE));
+    rmSync(join(dir, recorded.name));
+    symlinkSync(v.path, join(dir, recorded.name));
+    const o = options({ done: [[0, 5 * RANGE - 1]], partial: recorded });
+    const r = await downloadFile(o);
+    expect(r.resumedBytes).toBe(0);
+    expect(o.lines.join('\n')).toMatch(/is a symbolic link now, not the partial file: left alone/);
+    expect(readFileSync(v.path, 'utf8')).toBe(v.text);
+    expect(readFileSync(o.dest).equals(content)).toBe(true);
+    expect(lstatSync(join(dir, recorded.name)).isSymbolicLink()).toBe(true);
+    expect(o.recorded.at(-1)!.name).not.toBe(recorded.name);
+  });
+
+  it('another file put at the recorded partial name (other inode) is not written: starting over', async () => {
+    const recorded = leftPartial(content.subarray(0, 5 * RANGE));
+    // Moved away (so its inode stays in use), another file put at its name.
+    renameSync(join(dir, recorded.name), join(dir, 'moved-away'));
+    writeFileSync(join(dir, recorded.name), 'planted by someone else');
+    const o = options({ done: [[0, 5 * RANGE - 1]], partial: recorded });
+    const r = await downloadFile(o);
+    expect(r.resumedBytes).toBe(0);
+    expect(o.lines.join('\n')).toMatch(/is not the partial file this download created/);
+    expect(readFileSync(join(dir, recorded.name), 'utf8')).toBe('planted by someone else');
+    expect(readFileSync(o.dest).equals(content)).toBe(true);
+  });
+
+  it('a hard link put at the recorded partial name is not written (a second name of another file)', async () => {
+    const v = victim();
+    const recorded = leftPartial(content.subarray(0, 5 * RANGE));
+    rmSync(join(dir, recorded.name));
+    linkSync(v.path, join(dir, recorded.name));
+    const o = options({ done: [[0, 5 * RANGE - 1]], partial: recorded });
+    await downloadFile(o);
+    expect(readFileSync(v.path, 'utf8')).toBe(v.text);
+    expect(readFileSync(o.dest).equals(content)).toBe(true);
+  });
+
+  it('a checkpoint naming a file this program does not make is ignored', async () => {
+    const v = victim();
+    writeFileSync(join(dir, 'notes.txt'), 'keep me');
+    const st = statSync(join(dir, 'notes.txt'), { bigint: true });
+    const o = options({
+      done: [[0, 5 * RANGE - 1]],
+      partial: { name: 'notes.txt', dev: st.dev.toString(), ino: st.ino.toString() },
+    });
+    await downloadFile(o);
+    expect(o.lines.join('\n')).toMatch(/not a name this program makes: ignored/);
+    expect(readFileSync(join(dir, 'notes.txt'), 'utf8')).toBe('keep me');
+    expect(readFileSync(v.path, 'utf8')).toBe(v.text);
+  });
+
+  it('a 255-byte file name downloads (the partial name does not grow with it)', async () => {
+    const name = `${'é'.repeat(124)}abc.pkg`;
+    expect(Buffer.byteLength(name)).toBe(255);
+    const o = options({ fileName: name, dest: join(dir, name) });
+    const r = await downloadFile(o);
+    expect(r.verified).toBe(true);
+    expect(readFileSync(join(dir, name)).equals(content)).toBe(true);
+    expect(readdirSync(dir)).toEqual([name]);
+  });
+
+  it('a symbolic link at the destination is refused, even with overwrite; the verified file is kept for a retry', async () => {
+    const v = victim();
+    const dest = join(dir, 'file.pkg');
+    symlinkSync(v.path, dest);
+    for (const overwrite of [false, true]) {
+      const o = options({ overwrite });
+      const err = await downloadFile(o).catch((e: unknown) => e);
+      expect((err as AppError).code).toBe('DESTINATION_INVALID');
+      expect((err as AppError).message).toMatch(
+        /is a symbolic link: downloads never write through a link or replace one.*kept as/,
+      );
+      expect(readFileSync(v.path, 'utf8')).toBe(v.text);
+      expect(readlinkSync(dest)).toBe(v.path);
+      if (overwrite) {
+        // The link removed, the retry (same checkpoint) moves the kept file: nothing fetched.
+        rmSync(dest);
+        const served = state.bytesServed;
+        const again = await downloadFile(
+          options({ done: o.checkpoints.at(-1)!, partial: o.recorded.at(-1)!, overwrite }),
+        );
+        expect(again.bytesFetched).toBe(0);
+        expect(state.bytesServed).toBe(served);
+        expect(lstatSync(dest).isFile()).toBe(true);
+        expect(readFileSync(dest).equals(content)).toBe(true);
+      }
+    }
   });
 
   it('drops a checkpoint whose partial file is missing and starts over', async () => {
@@ -190,18 +339,25 @@ describe('downloadFile', () => {
     expect((err as AppError).code).toBe('VERIFY_FAILED');
     expect((err as AppError).message).toMatch(/does not match/);
     expect(existsSync(o.dest)).toBe(false);
-    expect(existsSync(`${o.dest}.partial`)).toBe(false);
+    expect(partials()).toEqual([]);
     expect(o.checkpoints.at(-1)).toEqual([]);
   });
 
   it('fails with DISK_FULL on ENOSPC and keeps the partial file', async () => {
-    const o = options();
-    symlinkSync('/dev/full', `${o.dest}.partial`);
-    const err = await downloadFile(o).catch((e: unknown) => e);
-    expect((err as AppError).code).toBe('DISK_FULL');
-    expect((err as AppError).message).toMatch(/is full.*free at least .* kept/);
-    expect(lstatSync(`${o.dest}.partial`).isSymbolicLink()).toBe(true);
-    expect(existsSync(o.dest)).toBe(false);
+    // A real file system of 256 KiB for a file of about 1 MB.
+    const small = join(dir, 'small');
+    mkdirSync(small);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', small]);
+    try {
+      const o = options({ dest: join(small, 'file.pkg') });
+      const err = await downloadFile(o).catch((e: unknown) => e);
+      expect((err as AppError).code).toBe('DISK_FULL');
+      expect((err as AppError).message).toMatch(/is full.*free at least .* kept/);
+      expect(partials(small)).toEqual([o.recorded.at(-1)!.name]);
+      expect(existsSync(o.dest)).toBe(false);
+    } finally {
+      execFileSync('umount', [small]);
+    }
   });
 
   it('refuses to replace a destination that appeared meanwhile, unless overwrite', async () => {
