@@ -35,12 +35,13 @@ export interface MemorySection {
 }
 
 /**
- * VmRSS of one worker after each upload of a batch, judged by the plateau rule of
- * test/helpers/rss-plateau.ts. Bytes.
+ * VmRSS of one worker after each wave of a batch and a full GC, judged by the plateau rule
+ * of test/helpers/rss-plateau.ts (warm-up and window in uploads). Bytes.
  */
 export interface MemoryBatch {
   count: number;
-  inFlight: number;
+  /** Uploads sent together (the worker's upload concurrency). */
+  wave: number;
   partSize: number;
   /** Smallest and largest file, bytes. */
   sizes: [number, number];
@@ -52,6 +53,8 @@ export interface MemoryBatch {
   /** max - plateau: the target is at most 16 MiB. */
   delta: number;
   final: number;
+  /** The same figures from VmRSS sampled before the GC (garbage included). */
+  raw: { plateau: number; max: number; delta: number; final: number };
   ms: number;
 }
 

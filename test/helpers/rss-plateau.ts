@@ -1,10 +1,10 @@
 /**
  * The plateau rule for a worker's resident set over a batch (the memory test H3.1 in
- * test/integration/faults-memory.test.ts and the benchmark's memory section): one VmRSS
- * sample after each upload. The first `warmup` samples fill the part-buffer pool, the
- * connection pools and V8's heap and are not judged; the plateau is the highest of the next
- * `window` samples, long enough for several old-space collection cycles so that it holds
- * the top of V8's saw-tooth; every later sample is judged against it.
+ * test/integration/faults-memory.test.ts and the benchmark's memory section): VmRSS
+ * samples taken as the batch goes (there: after each wave of uploads and a full GC). The
+ * first `warmup` samples, while the part-buffer pool, the connection pools and V8's heap
+ * fill, are not judged; the plateau is the highest of the next `window` samples, so that it
+ * holds the top of what the samples move by; every later sample is judged against it.
  */
 export interface RssPlateau {
   /** Highest sample of the window, bytes (or whatever unit the samples are in). */
