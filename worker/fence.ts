@@ -17,9 +17,9 @@
  * An S3 or Jamf call cannot be made atomic with Redis: a destructive clean-up (an S3 abort,
  * a package delete, removing the job's children) is checked immediately before it
  * (`check`). The window between the check and the call is one Redis round trip and the
- * time the request takes to leave; the lock then has at least lockDuration/2 to run
- * (BullMQ renews it every lockDuration/4), so only a process stopped for that long exactly
- * inside the window could act on a lock it no longer holds.
+ * time the request takes to leave; BullMQ renews the lock every lockDuration/2, so at the
+ * check it normally has at least that long to run, and only a process stopped for that long
+ * exactly inside the window could act on a lock it no longer holds.
  */
 import type { Redis } from 'ioredis';
 import { AppError, errorCode } from '../shared/errors.ts';

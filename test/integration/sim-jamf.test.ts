@@ -610,9 +610,19 @@ describe('token expiry, --no-jcds and persistence', () => {
     ).toBe(201);
     await first.stop();
 
+    // Stopped right after the upload, the first simulator may not have processed it yet (its
+    // processing is due processingMs = 300 ms after the upload): the due processing is
+    // persisted on the record and re-armed by the second one, which then reports Jamf's
+    // computed md5 and the size. Read until it is due, plus a slack for a loaded machine.
     const second = await start({ dataDir });
     const api2 = simApi(second.info, token);
-    const pkg = (await (await api2(`/api/v1/packages/${id}`)).json()) as Record<string, unknown>;
+    const readPkg = async (): Promise<Record<string, unknown>> =>
+      (await (await api2(`/api/v1/packages/${id}`)).json()) as Record<string, unknown>;
+    let pkg = await readPkg();
+    for (const deadline = Date.now() + 300 + 10_000; !pkg['md5'] && Date.now() < deadline;) {
+      await sleep(50);
+      pkg = await readPkg();
+    }
     expect(pkg).toMatchObject({
       packageName: 'Persisted',
       md5: hex('md5', Buffer.from('persisted bytes')),
