@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Job, JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AppError } from '../shared/errors.ts';
+import { identifiedFile } from '../shared/file-identity.ts';
 import { checkUploadFile } from '../shared/files.ts';
 import {
   connectProducer,
@@ -108,16 +109,8 @@ export class Producer {
       );
     }
     const data: UploadJobData = {
-      path: file.path,
-      fileName: file.fileName,
       // The identity the worker checks before it reads and before it publishes.
-      host: file.host,
-      dev: file.dev,
-      ino: file.ino,
-      size: file.size,
-      mtimeMs: file.mtimeMs,
-      ctimeMs: file.ctimeMs,
-      ...(file.followSymlink ? { followSymlink: true } : {}),
+      ...identifiedFile(file),
       ifExists,
       package: req.package ?? {},
       step: 'prepare',

@@ -50,6 +50,24 @@ export interface IdentifiedFile extends FileIdentity {
   followSymlink?: boolean | undefined;
 }
 
+/**
+ * The fields of an identified file, picked from a larger object (the producer's checked
+ * file, a sync listing entry, an upload's job data), as job data carries them.
+ */
+export function identifiedFile(f: IdentifiedFile): IdentifiedFile {
+  return {
+    path: f.path,
+    fileName: f.fileName,
+    host: f.host,
+    dev: f.dev,
+    ino: f.ino,
+    size: f.size,
+    mtimeMs: f.mtimeMs,
+    ctimeMs: f.ctimeMs,
+    ...(f.followSymlink ? { followSymlink: true } : {}),
+  };
+}
+
 /** The identity of a stat result; `big` (a bigint stat of the same file) gives exact dev/ino. */
 export function identityOf(st: Stats, big: BigIntStats): FileIdentity {
   return {

@@ -11,7 +11,7 @@
 import { Job, type JobsOptions, type Queue } from 'bullmq';
 import type { Clock } from '../clock.ts';
 import { AppError, parseReason } from '../errors.ts';
-import type { IdentifiedFile } from '../file-identity.ts';
+import { identifiedFile, type IdentifiedFile } from '../file-identity.ts';
 import { PART_JOB_OPTIONS } from '../queues/defaults.ts';
 import type {
   FileHashes,
@@ -30,21 +30,6 @@ import { allParts } from './part-plan.ts';
  */
 export interface UploadRef extends IdentifiedFile {
   jobId: string;
-}
-
-/** The identity fields of `u`, as part and hash job data carry them. */
-function fileOf(u: UploadRef): IdentifiedFile {
-  return {
-    fileName: u.fileName,
-    path: u.path,
-    host: u.host,
-    dev: u.dev,
-    ino: u.ino,
-    size: u.size,
-    mtimeMs: u.mtimeMs,
-    ctimeMs: u.ctimeMs,
-    ...(u.followSymlink ? { followSymlink: true } : {}),
-  };
 }
 
 /** A BullMQ parent: the upload job's id and its queue's qualified name. */
@@ -80,7 +65,7 @@ export class UploadPartJobs {
 
   /** Adds the hash job unless it exists (a deterministic id makes a repeat a no-op). */
   async addHash(u: UploadRef): Promise<void> {
-    const data: HashJobData = { uploadJobId: u.jobId, ...fileOf(u) };
+    const data: HashJobData = { uploadJobId: u.jobId, ...identifiedFile(u) };
     // LIFO: at the head of the queue, so it starts before the parts added after it.
     await this.queue.add(hashJobName(u.fileName), data, {
       ...this.options,
@@ -168,7 +153,7 @@ export class UploadPartJobs {
       if (done.has(r.partNumber)) continue;
       const data: PartJobData = {
         uploadJobId: u.jobId,
-        ...fileOf(u),
+        ...identifiedFile(u),
         bucket: mp.bucket,
         key: mp.key,
         region: mp.region,

@@ -35,6 +35,7 @@ import type {
 import { uploadDedupId } from '../../shared/queues/names.ts';
 import type { JamfClient } from '../../shared/jamf/client.ts';
 import type { HashCache } from './sync-hash-cache.ts';
+import { identifiedFile } from '../../shared/file-identity.ts';
 import { sameContent } from '../../shared/upload/content.ts';
 
 export interface PlannedJob {
@@ -187,15 +188,7 @@ export async function planSyncUp(
       }
       const ifExists: IfExists = pkg ? 'replace' : (data.options?.ifExists ?? 'skip');
       const upload: UploadJobData = {
-        path: file.path,
-        fileName: file.fileName,
-        host: file.host,
-        dev: file.dev,
-        ino: file.ino,
-        size: file.size,
-        mtimeMs: file.mtimeMs,
-        ctimeMs: file.ctimeMs,
-        ...(file.followSymlink ? { followSymlink: true } : {}),
+        ...identifiedFile(file),
         ifExists,
         package: data.options?.category ? { category: data.options.category } : {},
         step: 'prepare',

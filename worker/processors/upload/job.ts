@@ -5,6 +5,7 @@
 import type { Job } from 'bullmq';
 import type { Clock } from '../../../shared/clock.ts';
 import type { Config } from '../../../shared/config.ts';
+import { identifiedFile } from '../../../shared/file-identity.ts';
 import type { JamfClient } from '../../../shared/jamf/client.ts';
 import type { UploadJobData, UploadResult } from '../../../shared/queues/jobs.ts';
 import type { MultipartEngine } from '../../../shared/upload/multipart.ts';
@@ -70,16 +71,5 @@ export async function progress(job: UploadJob, bytesSent: number, phase: string)
 /** The upload as its part queue jobs see it. */
 export function uploadRef(job: UploadJob): UploadRef {
   const d = job.data;
-  return {
-    jobId: String(job.id),
-    fileName: d.fileName,
-    path: d.path,
-    host: d.host,
-    dev: d.dev,
-    ino: d.ino,
-    size: d.size,
-    mtimeMs: d.mtimeMs,
-    ctimeMs: d.ctimeMs,
-    ...(d.followSymlink ? { followSymlink: true } : {}),
-  };
+  return { jobId: String(job.id), ...identifiedFile(d) };
 }
