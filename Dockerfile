@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# jcds-fleet images. No build step: Node 24 runs the TypeScript sources directly (type
-# stripping), so an image is the sources plus node_modules.
+# jcds-fleet images. The runtime image holds dist/, the `tsc` build of producer/, shared/
+# and worker/ (scripts/build.js), not the TypeScript sources: no type stripping at start,
+# so processes start faster and each worker is lighter. The simulator runs its sources.
 #
 #   target runtime    (default) the worker, the monitor and the `jcds` command line;
 #                     production dependencies only
@@ -25,6 +26,18 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund \
  && rm -rf node_modules/node-linux-* node_modules/.bin/node
 
+# dist/ (tsc needs the dev dependencies; only dist/ goes on).
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY --from=all-deps /app/node_modules ./node_modules
+COPY package.json tsconfig.json tsconfig.build.json ./
+COPY bin ./bin
+COPY scripts/build.js ./scripts/build.js
+COPY shared ./shared
+COPY producer ./producer
+COPY worker ./worker
+RUN node scripts/build.js
+
 FROM ${NODE_IMAGE} AS simulator
 ENV NODE_ENV=production
 WORKDIR /app
@@ -42,12 +55,11 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY package.json ./
+# bin/jcds.js runs dist/ (there are no sources here to be fresher than it).
 COPY bin ./bin
-COPY shared ./shared
-COPY producer ./producer
-COPY worker ./worker
+COPY --from=build /app/dist ./dist
 RUN mkdir -p /packages && chown node:node /packages
 USER node
 # The worker by default; the monitor and the CLI override the command (docker-compose.yml).
 # V8 heap flags: see shared/worker-flags.ts
-CMD ["node", "--max-semi-space-size=4", "--max-old-space-size=128", "worker/main.ts"]
+CMD ["node", "--max-semi-space-size=4", "--max-old-space-size=128", "dist/worker/main.js"]

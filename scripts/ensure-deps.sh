@@ -6,10 +6,10 @@
 #
 #   demo      redis-server (nothing when REDIS_URL is set: the demo then uses that Redis)
 #   test      redis-server, chromium, OpenStack Swift with s3api, memcached
-#   bench     aws-cli (/usr/bin/aws), boto3 (/usr/bin/python3), curl, redis-server
+#   bench     aws-cli (/usr/bin/aws), boto3 and requests (/usr/bin/python3), curl, redis-server
 #   node      a Node >= 22.19 first on PATH (npm scripts put the one `npm ci` installed
 #             from package.json's optionalDependencies first); checked, never installed
-#   or single tools: redis chromium swift memcached aws boto3 curl
+#   or single tools: redis chromium swift memcached aws boto3 requests curl
 #
 # What is there is found in well under a second and nothing else runs (no apt-get update).
 # What is missing is installed, and named first: with apt-get on Debian/Ubuntu (as root,
@@ -38,8 +38,8 @@ for a in "$@"; do
     -h | --help) usage 0 ;;
     demo) [ -n "${REDIS_URL:-}" ] || items+=(redis) ;;
     test) items+=(redis chromium swift memcached) ;;
-    bench) items+=(aws boto3 curl redis) ;;
-    node | redis | chromium | swift | memcached | aws | boto3 | curl) items+=("$a") ;;
+    bench) items+=(aws boto3 requests curl redis) ;;
+    node | redis | chromium | swift | memcached | aws | boto3 | requests | curl) items+=("$a") ;;
     *)
       say "unknown item '$a'"
       usage
@@ -105,6 +105,7 @@ have() {
     # The bench runs these by absolute path (see scripts/install-bench-tools.sh).
     aws) [ -x /usr/bin/aws ] ;;
     boto3) dpkg_has python3-boto3 || /usr/bin/python3 -c 'import boto3' 2>/dev/null ;;
+    requests) dpkg_has python3-requests || /usr/bin/python3 -c 'import requests' 2>/dev/null ;;
     curl) cmd_ok curl ;;
   esac
 }
@@ -116,6 +117,7 @@ apt_pkgs() {
     memcached) echo memcached ;;
     aws) echo awscli ;;
     boto3) echo python3-boto3 ;;
+    requests) echo python3-requests ;;
     curl) echo curl ;;
   esac
 }

@@ -42,3 +42,51 @@ export function coalesce<T>(fn: () => Promise<T>): Coalesced<T> {
     get: (): Promise<T> | undefined => inflight,
   }) as Coalesced<T>;
 }
+
+/**
+ * Calls share a call of `fn` that started no earlier than they did: a caller that finds a
+ * call in flight waits for the next one, which starts when that one settles and is shared
+ * by every caller that came in meanwhile (a group commit). At most one call is in flight
+ * and one waiting. Each caller gets what a call of its own would have told it (a listing
+ * taken after it asked), while a burst of callers makes far fewer calls: 8 uploads that
+ * check the JCDS listing at about the same time share one or two listings, not 8.
+ */
+export function coalesceFresh<T>(fn: () => Promise<T>): () => Promise<T> {
+  const now = coalesce(fn);
+  let next: Promise<T> | undefined;
+  return () => {
+    const inflight = now.pending;
+    if (inflight === undefined) return now();
+    // Started before this caller: its answer may predate what the caller must see.
+    next ??= inflight
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        next = undefined;
+        return now();
+      });
+    return next;
+  };
+}
+
+/** Awaits a shared promise, but lets this caller stop waiting when its signal aborts. */
+export function waitFor<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      v => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}

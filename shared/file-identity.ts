@@ -21,8 +21,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { AppError } from './errors.ts';
-import { hashFile } from './hash/index.ts';
-import type { FileHashes } from './queues/jobs.ts';
+import { hashFileWith, type Digests, type HashKind } from './hash/index.ts';
 
 /** The identity of a file as recorded at enqueue (job data: plain JSON). */
 export interface FileIdentity {
@@ -191,16 +190,18 @@ export async function assertIdentity(f: IdentifiedFile): Promise<void> {
 }
 
 /**
- * SHA3-512 and MD5 of the enqueued file, read through one descriptor checked to be that
- * file; FILE_CHANGED when it is not, or when fewer or more bytes than recorded were read.
+ * The hashes `kinds` (SHA-256 alone unless told) of the enqueued file, read through one
+ * descriptor checked to be that file; FILE_CHANGED when it is not, or when fewer or more
+ * bytes than recorded were read.
  */
-export async function hashIdentified(
+export async function hashIdentified<K extends HashKind = 'sha256'>(
   f: IdentifiedFile,
   signal?: AbortSignal,
-): Promise<FileHashes & { bytes: number }> {
+  kinds: readonly K[] = ['sha256'] as unknown as readonly K[],
+): Promise<Digests<K>> {
   const fh = await openIdentified(f);
   try {
-    const h = await hashFile(f.path, { signal, fd: fh.fd });
+    const h = await hashFileWith(f.path, kinds, { signal, fd: fh.fd });
     if (h.bytes !== f.size)
       throw fileChanged(f, `${h.bytes} bytes were read of the ${f.size} recorded`);
     return h;

@@ -1,7 +1,7 @@
 /**
- * The preflight of this worker (shared/jamf/preflight.ts), done once and kept: the cloud
- * distribution point (NONE is refused before any bytes move) and, for `auto`, the
- * transport. Concurrent uploads share one preflight in flight; a failed one is forgotten,
+ * The preflight of this worker (shared/jamf/preflight.ts), done once and kept for 10
+ * minutes: the cloud distribution point (NONE is refused before any bytes move) and, for
+ * `auto`, the transport. It starts when the worker starts (worker/start.ts). Concurrent uploads share one preflight in flight; a failed one is forgotten,
  * so the next upload tries again. A job's own transport override still passes the
  * preflight's NONE check.
  */
@@ -13,13 +13,26 @@ import { preflight, type PreflightApi, type PreflightResult } from '../shared/ja
 import type { Logger } from '../shared/logger.ts';
 import type { ConcreteTransport } from '../shared/queues/jobs.ts';
 
+/** How long a worker keeps its preflight's answer (cdnType, transport): 10 minutes. */
+export const PREFLIGHT_TTL_MS = 10 * 60_000;
+
 export class WorkerPreflight {
   private readonly configured: Transport;
   private result: PreflightResult | undefined;
+  private at = 0;
   private readonly run: () => Promise<PreflightResult>;
+  private readonly ttlMs: number;
+  private readonly now: () => number;
 
-  constructor(configured: Transport, jamf: PreflightApi, logger: Logger) {
+  constructor(
+    configured: Transport,
+    jamf: PreflightApi,
+    logger: Logger,
+    options: { ttlMs?: number; now?: () => number } = {},
+  ) {
     this.configured = configured;
+    this.ttlMs = options.ttlMs ?? PREFLIGHT_TTL_MS;
+    this.now = options.now ?? Date.now;
     // A role without "Read Cloud Distribution Point" cannot read the cdnType: go on
     // without it (as on servers without the endpoint); `jcds doctor` names the privilege.
     const api: PreflightApi = {
@@ -44,9 +57,16 @@ export class WorkerPreflight {
     });
   }
 
-  /** The transport of an upload (its override, or the worker's); runs the preflight once. */
+  /**
+   * The transport of an upload (its override, or the worker's). The preflight runs once and
+   * is kept for PREFLIGHT_TTL_MS, so a change in Jamf (the cloud distribution point set to
+   * NONE or to another type) reaches a long-running worker without a restart.
+   */
   async choose(override?: Transport): Promise<ConcreteTransport> {
-    this.result ??= await this.run();
+    if (this.result === undefined || this.now() - this.at >= this.ttlMs) {
+      this.result = await this.run();
+      this.at = this.now();
+    }
     const wanted = override ?? this.configured;
     return wanted === 's3' || wanted === 'package-upload' ? wanted : this.result.transport;
   }

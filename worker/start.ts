@@ -6,11 +6,14 @@
  * `close()` drains gracefully: jobs in flight finish within a grace period, after which
  * they are cancelled and left for another worker to pick up.
  */
+import { Readable } from 'node:stream';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Worker, type Processor, type Queue, type WorkerOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { systemClock } from '../shared/clock.ts';
 import type { Config } from '../shared/config.ts';
 import { AppError } from '../shared/errors.ts';
+import { createS3Client } from '../shared/s3/client.ts';
 import { JamfClient } from '../shared/jamf/client.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { redisOptions } from '../shared/queues/connection.ts';
@@ -86,6 +89,40 @@ async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> 
     ]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * Runs one PutObject (CRC32 checksum, signed) through the S3 client's whole middleware
+ * stack, answered in-process: nothing leaves the machine, and the credentials are
+ * placeholders, not a secret. The SDK's first request costs about 70 ms of CPU (endpoint
+ * rules, signer, serializers, checksum middleware: lazily built and not yet compiled); paid
+ * here, before "worker ready", the first upload of a fresh worker does not wait for it.
+ */
+export async function warmS3(endpoint: string | undefined): Promise<void> {
+  const client = createS3Client({
+    region: 'us-east-1',
+    endpoint: endpoint ?? 'http://127.0.0.1:9',
+    credentials: { accessKeyId: 'WARMUP', secretAccessKey: 'warm-up-placeholder' },
+  });
+  client.middlewareStack.add(
+    () => async () => ({
+      response: { statusCode: 200, headers: { etag: '"0"' }, body: Readable.from([]) },
+      output: { $metadata: {} },
+    }),
+    { step: 'finalizeRequest', priority: 'low', name: 'jcdsWarmUpAnswer' },
+  );
+  try {
+    await client.send(
+      new PutObjectCommand({
+        Bucket: 'warm-up',
+        Key: 'warm-up',
+        Body: Buffer.alloc(1),
+        ChecksumAlgorithm: 'CRC32',
+      }),
+    );
+  } finally {
+    client.destroy();
   }
 }
 
@@ -249,6 +286,16 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerHa
     workers.push(w);
   }
   fitness.attach(workers);
+  if (wanted.has(QUEUES.upload)) {
+    // Paid before "worker ready", not by the first upload: the S3 client's first request;
+    // and the preflight starts (kept for 10 minutes and shared with a job that asks
+    // meanwhile; a failure is forgotten: the first upload tries again and fails with
+    // its reason).
+    await warmS3(config.s3Endpoint).catch((err: unknown) =>
+      logger.debug({ err }, 'S3 warm-up failed (the first upload pays for it)'),
+    );
+    void transport.choose().catch(() => undefined);
+  }
   await Promise.all(workers.map(w => w.waitUntilReady()));
   fitness.start();
   logger.info({ queues: workers.map(w => w.name), pid: process.pid }, 'worker ready');

@@ -1,11 +1,15 @@
 /**
- * What every command gets: the I/O seam, the configuration (parsed once, on first use,
- * so `jcds --help` works in an empty environment) and a producer connected on demand.
- * Producer commands need only REDIS_URL; `jcds ls` also needs Jamf.
+ * What every command gets: the I/O seam, the configuration (parsed on use, so `jcds --help`
+ * works in an empty environment) and a producer connected on demand. Producer commands
+ * need only REDIS_URL; `jcds ls` also needs Jamf.
+ *
+ * Both are loaded by dynamic import() when a command first asks: the configuration pulls
+ * in ioredis and the producer BullMQ, which `jcds --help` must not pay for (issue 14, "CLI
+ * start"; test/integration/cli-start.test.ts checks what each command loads).
  */
 import { InvalidArgumentError } from 'commander';
-import { loadConfig, type Config } from '../../shared/config.ts';
-import { Producer } from '../producer.ts';
+import type { Config } from '../../shared/config.ts';
+import type { Producer } from '../producer.ts';
 import type { CliIo } from './io.ts';
 
 export interface CliContext {
@@ -14,7 +18,7 @@ export interface CliContext {
   exitCode: number;
   /** Aborted on SIGINT/SIGTERM: `--wait` stops following (the jobs go on in the fleet). */
   signal: AbortSignal;
-  config(options?: { requireJamf?: boolean }): Config;
+  config(options?: { requireJamf?: boolean }): Promise<Config>;
   producer(): Promise<Producer>;
   /** Closes what the command opened. */
   close(): Promise<void>;
@@ -26,9 +30,15 @@ export function createContext(io: CliIo, signal: AbortSignal): CliContext {
     io,
     exitCode: 0,
     signal,
-    config: options => loadConfig(io.env, { requireJamf: options?.requireJamf ?? false }),
+    config: async options => {
+      const { loadConfig } = await import('../../shared/config.ts');
+      return loadConfig(io.env, { requireJamf: options?.requireJamf ?? false });
+    },
     producer: () => {
-      producer ??= Producer.connect({ redisUrl: ctx.config().redisUrl });
+      producer ??= (async () => {
+        const [config, { Producer }] = await Promise.all([ctx.config(), import('../producer.ts')]);
+        return Producer.connect({ redisUrl: config.redisUrl });
+      })();
       // A failed connect must not be cached as a rejected promise for close().
       producer.catch(() => (producer = undefined));
       return producer;

@@ -22,6 +22,7 @@ import {
   type Paint,
   type ProgressFields,
 } from './format.ts';
+import { jobRef } from './enqueued.ts';
 import { emitJson, type CliIo } from './io.ts';
 
 export interface JobView {
@@ -31,11 +32,7 @@ export interface JobView {
   close(): void;
 }
 
-/** The identifying fields of a job in --json output. */
-export function jobRef(job: TrackedJob): Record<string, unknown> {
-  const key = job.queue.name === 'sync' ? 'dir' : 'fileName';
-  return { queue: job.queue.name, jobId: job.jobId, [key]: job.label };
-}
+export { jobRef };
 
 /** Formats a progress amount in the job's unit. */
 export function amount(job: TrackedJob, n: number): string {

@@ -1,8 +1,8 @@
 /**
- * The part of `upload`, `download` and `sync` that comes after enqueueing: print what was
- * enqueued, optionally follow the jobs (`--wait`; `status --follow` follows jobs that
- * exist already), and end with a summary (a table on stderr, one `summary` object with
- * --json). A failed job makes the exit code 1, or 3 when its code is a configuration error
+ * Following jobs to their end: `--wait` after `upload`, `download`, `sync` and `retry`
+ * (enqueued.ts prints what was enqueued and imports this module only for --wait), and
+ * `status --follow` for jobs that exist already. It ends with a summary (a table on
+ * stderr, one `summary` object with --json). A failed job makes the exit code 1, or 3 when its code is a configuration error
  * (the registry says which). Ctrl-C stops following and names the jobs, which go on.
  */
 import { errorSpec, parseReason } from '../../shared/errors.ts';
@@ -17,77 +17,21 @@ import {
 } from './describe.ts';
 import { EXIT } from './exit.ts';
 import { followJobs, type FollowOutcome, type TrackedJob } from './follow.ts';
-import { formatBytes, paint, table, useColor, wrapText } from './format.ts';
+import { paint, table, useColor, wrapText } from './format.ts';
 import { emitJson } from './io.ts';
-import { createView, jobRef } from './views.ts';
+import { followCommand, jobRef, refOf } from './enqueued.ts';
+import { createView } from './views.ts';
 
-export interface EnqueuedJob extends TrackedJob {
-  /** False when the same work was already in flight (that job is followed). */
-  created: boolean;
-  /** More fields for the `enqueued` JSON event (e.g. a download's resolved dest). */
-  extra?: Record<string, unknown>;
-  /** A note for the human table. */
-  note?: string;
-}
+export {
+  followAndReport,
+  followCommand,
+  printEnqueued,
+  refOf,
+  type EnqueuedJob,
+} from './enqueued.ts';
 
 /** Signal exit status for an interrupted --wait (the jobs go on in the fleet). */
 export const EXIT_INTERRUPTED = 130;
-
-export function printEnqueued(ctx: CliContext, jobs: EnqueuedJob[], json: boolean): void {
-  const { io } = ctx;
-  if (json) {
-    for (const j of jobs) {
-      emitJson(io, {
-        event: 'enqueued',
-        ...jobRef(j),
-        size: j.size ?? null,
-        created: j.created,
-        ...j.extra,
-      });
-    }
-    return;
-  }
-  const queue = jobs[0]?.queue.name ?? 'job';
-  io.err(`Enqueued ${jobs.length} ${queue} job(s):\n`);
-  io.err(
-    table(
-      ['JOB', 'NAME', 'SIZE', 'NOTE'],
-      jobs.map(j => [
-        j.jobId,
-        j.label,
-        j.size === undefined ? '-' : formatBytes(j.size),
-        j.created ? (j.note ?? '') : 'already in flight: following that job',
-      ]),
-      { right: [2] },
-    ),
-  );
-}
-
-export async function followAndReport(
-  ctx: CliContext,
-  jobs: EnqueuedJob[],
-  options: { json: boolean; wait: boolean },
-): Promise<void> {
-  const { io } = ctx;
-  if (!options.wait) {
-    if (options.json) emitJson(io, { event: 'summary', enqueued: jobs.length, waited: false });
-    else io.err(`The fleet works on them now: follow with \`${followCommand(jobs)}\`.\n`);
-    return;
-  }
-  await follow(ctx, jobs, options.json);
-}
-
-/** `upload:12` */
-export function refOf(job: TrackedJob): string {
-  return `${job.queue.name}:${job.jobId}`;
-}
-
-/** The command that follows these jobs again. */
-export function followCommand(jobs: TrackedJob[]): string {
-  const refs = jobs.map(refOf);
-  const shown = refs.length > 20 ? [] : refs;
-  return `jcds status --follow${shown.length ? ` ${shown.join(' ')}` : ''}`;
-}
 
 /** Follows `jobs` to their end (or Ctrl-C) and reports; sets the exit code. */
 export async function follow(ctx: CliContext, jobs: TrackedJob[], json: boolean): Promise<void> {

@@ -5,7 +5,15 @@
  *   checkpoint      ← the partial file's name and identity, and the coalesced ranges on
  *                     disk, saved (after fdatasync) as they complete
  *   verifier        ← hashes the contiguous prefix in a worker thread as it grows
- *   finish          ← MD5 (and SHA3-512 when known) equal Jamf's → fsync → move into place
+ *   finish          ← the hashes equal Jamf's (while the file is fsynced) → move into place
+ *
+ * What is hashed: the SHA-256 of the package record when the caller has one that it
+ * matched to this JCDS file (`expected.sha256`, worker/processors/download.ts): one thread
+ * at about 1 GB/s. Otherwise MD5 and SHA3-512 as JCDS lists them, one thread each. When
+ * the SHA-256 differs, the file is hashed again with MD5 and SHA3-512 from the page cache
+ * and checked against the listing (a record whose `sha256` is not the stored file's, e.g.
+ * a client's claim, costs a second read, never a wrong verdict); it fails only if those
+ * differ too.
  *
  * The partial file is only ever the one this download created (destination.ts): a new
  * random name opened O_CREAT|O_EXCL|O_NOFOLLOW, recorded (name, device, inode) in the
@@ -49,7 +57,7 @@ import {
   missingRanges,
   type ByteRange,
 } from './ranges.ts';
-import { StreamingVerifier } from '../hash/index.ts';
+import { StreamingVerifier, type HashKind, type VerifiedHashes } from '../hash/index.ts';
 
 export interface ExpectedFile {
   size: number;
@@ -57,6 +65,12 @@ export interface ExpectedFile {
   md5?: string | undefined;
   /** Hex SHA3-512 as JCDS lists it. */
   sha3?: string | undefined;
+  /**
+   * Hex SHA-256 that Jamf computed for the package record of this file, given only when
+   * that record describes the same stored bytes as the listing (its MD5 or SHA3-512 equal
+   * the listed ones): then it alone is checked, MD5 and SHA3-512 only if it differs.
+   */
+  sha256?: string | undefined;
 }
 
 export interface DownloadFileOptions {
@@ -84,10 +98,14 @@ export interface DownloadFileOptions {
 export interface DownloadFileResult {
   path: string;
   size: number;
-  md5: string;
+  /** The hashes computed (SHA-256 alone when it matched Jamf's; else MD5 and SHA3-512 when listed). */
+  md5?: string;
   sha3_512?: string;
-  /** True when the MD5 (and SHA3-512 when listed) equal Jamf's; false when Jamf lists no hash. */
+  sha256?: string;
+  /** True when the hashes computed equal Jamf's; false when Jamf gives no hash. */
   verified: boolean;
+  /** What was checked: the record's SHA-256, or the MD5/SHA3-512 of the JCDS listing. */
+  verifiedBy?: 'sha256' | 'listing';
   /** Body bytes received by this run (the attempt that finished). */
   bytesFetched: number;
   /** Bytes that were already on disk from earlier attempts (a resumed download). */
@@ -331,7 +349,11 @@ export async function downloadFile(o: DownloadFileOptions): Promise<DownloadFile
   if (resumedBytes > 0)
     o.log(`resuming: ${formatBytes(resumedBytes)} of ${formatBytes(size)} already in ${partial}`);
 
-  const verifier = new StreamingVerifier(partial, { sha3: Boolean(expected.sha3), fd: file.fd });
+  const listed: HashKind[] = ['md5', ...(expected.sha3 ? (['sha3_512'] as const) : [])];
+  const verifier = new StreamingVerifier(partial, {
+    kinds: expected.sha256 ? ['sha256'] : listed,
+    fd: file.fd,
+  });
   const writer = new CheckpointWriter(async () => {
     const snapshot = done;
     await file.datasync();
@@ -407,51 +429,71 @@ export async function downloadFile(o: DownloadFileOptions): Promise<DownloadFile
       }
       throw err;
     }
-    await writer.flush();
-
     const st = await file.stat();
     if (st.size > size) await file.truncate(size);
+    // Only the tail hash stands between the last byte and the move into place: the last
+    // checkpoint and the fsync run beside it (a mismatch wastes an fsync, nothing more).
     const hashStart = performance.now();
-    const hashes = await verifier.finish(size);
+    const [hashes] = await Promise.all([verifier.finish(size), writer.flush(), file.sync()]);
     const verifyTailMs = performance.now() - hashStart;
     const rate =
       fetchMs > 0 ? ` (${((bytesFetched / 1e6) * (1000 / fetchMs)).toFixed(0)} MB/s)` : '';
     o.log(
       `fetched ${formatBytes(bytesFetched)} in ${(fetchMs / 1000).toFixed(2)} s${rate}; hashes ready ${(verifyTailMs / 1000).toFixed(2)} s after the last byte`,
     );
-    const md5ok = expected.md5 === undefined || expected.md5.toLowerCase() === hashes.md5;
-    const sha3ok = expected.sha3 === undefined || expected.sha3.toLowerCase() === hashes.sha3_512;
-    if (!md5ok || !sha3ok || hashes.bytes !== size) {
+    let computed: VerifiedHashes = hashes;
+    let mismatch = hashes.bytes !== size ? `${hashes.bytes} bytes, Jamf lists ${size}` : undefined;
+    let verifiedBy: 'sha256' | 'listing' | undefined;
+    if (mismatch === undefined && expected.sha256 !== undefined) {
+      if (hashes.sha256 === expected.sha256.toLowerCase()) verifiedBy = 'sha256';
+      else {
+        o.log(
+          `SHA-256 ${hashes.sha256?.slice(0, 16)}… differs from the package record's ${expected.sha256.slice(0, 16)}…: checking the hashes of the JCDS listing instead`,
+        );
+        if (expected.md5 === undefined && expected.sha3 === undefined) {
+          mismatch = `SHA-256 ${hashes.sha256}, Jamf computed ${expected.sha256}`;
+        } else {
+          // finish() closes the threads whatever happens.
+          const again = new StreamingVerifier(partial, { kinds: listed, fd: file.fd });
+          computed = { ...(await again.finish(size)), sha256: hashes.sha256 };
+        }
+      }
+    }
+    if (mismatch === undefined && verifiedBy === undefined) {
+      if (expected.md5 !== undefined && expected.md5.toLowerCase() !== computed.md5)
+        mismatch = `MD5 ${computed.md5}, Jamf lists ${expected.md5}`;
+      else if (expected.sha3 !== undefined && expected.sha3.toLowerCase() !== computed.sha3_512)
+        mismatch = `SHA3-512 ${computed.sha3_512?.slice(0, 16)}…, Jamf lists ${expected.sha3.slice(0, 16)}…`;
+      else if (expected.md5 !== undefined || expected.sha3 !== undefined) verifiedBy = 'listing';
+    }
+    if (mismatch !== undefined) {
       await closeFile();
       await removePartial(p);
       await o.checkpoint([], p.record).catch(() => undefined);
-      const what = !md5ok
-        ? `MD5 ${hashes.md5}, Jamf lists ${expected.md5}`
-        : !sha3ok
-          ? `SHA3-512 ${hashes.sha3_512?.slice(0, 16)}…, Jamf lists ${expected.sha3?.slice(0, 16)}…`
-          : `${hashes.bytes} bytes, Jamf lists ${size}`;
       throw new AppError(
         'VERIFY_FAILED',
-        `The downloaded ${fileName} does not match what Jamf lists (${what}): the stored file is damaged or changed during the download. Nothing was written to ${dest}; re-upload the package, then download it again.`,
-        { details: { md5: hashes.md5, expectedMd5: expected.md5 } },
+        `The downloaded ${fileName} does not match what Jamf lists (${mismatch}): the stored file is damaged or changed during the download. Nothing was written to ${dest}; re-upload the package, then download it again.`,
+        { details: { md5: computed.md5, expectedMd5: expected.md5 } },
       );
     }
-    await file.sync();
     await closeFile();
     await moveIntoPlace(p, dest, o.overwrite);
     await syncFolder(dest);
-    const verified = expected.md5 !== undefined || expected.sha3 !== undefined;
     o.log(
-      verified
-        ? `verified (MD5${hashes.sha3_512 ? ' and SHA3-512' : ''} equal Jamf's) and saved as ${dest}`
-        : `saved as ${dest}; NOT verified: Jamf lists no hash for ${fileName}`,
+      verifiedBy === 'sha256'
+        ? `verified (SHA-256 equals the one Jamf computed for the package) and saved as ${dest}`
+        : verifiedBy === 'listing'
+          ? `verified (MD5${computed.sha3_512 ? ' and SHA3-512' : ''} equal Jamf's) and saved as ${dest}`
+          : `saved as ${dest}; NOT verified: Jamf lists no hash for ${fileName}`,
     );
     return {
       path: dest,
       size,
-      md5: hashes.md5,
-      ...(hashes.sha3_512 ? { sha3_512: hashes.sha3_512 } : {}),
-      verified,
+      ...(computed.md5 ? { md5: computed.md5 } : {}),
+      ...(computed.sha3_512 ? { sha3_512: computed.sha3_512 } : {}),
+      ...(computed.sha256 ? { sha256: computed.sha256 } : {}),
+      verified: verifiedBy !== undefined,
+      ...(verifiedBy ? { verifiedBy } : {}),
       bytesFetched,
       resumedBytes,
       urlRefreshes: refreshes,

@@ -2,6 +2,14 @@
  * Fetches byte ranges of a presigned URL into a file, several at a time, each written at
  * its own offset (positional writes), over keep-alive connections (undici).
  *
+ * The bytes take the shortest path the client allows: undici's dispatch API hands each
+ * body chunk to a handler (no Readable, no async iterator, no promise per chunk); the
+ * chunks of a range are gathered, not copied, and written with one `pwritev` per
+ * WRITE_BATCH, one write in flight per range while the next batch fills. A range whose
+ * next batch is full while its write is still in flight pauses its connection (TCP
+ * backpressure), so memory is bounded by about concurrency × 2 × WRITE_BATCH whatever the
+ * file size, and a slow disk slows the download instead of filling the heap.
+ *
  * Per range: a dropped connection, a short body, a 5xx or a 429 is retried with backoff,
  * continuing from the last byte written (not from the start of the range); a 403 (the
  * presigned URL expired, or was refused) asks the UrlSource for a fresh URL, shared by
@@ -14,7 +22,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { coalesce, type Coalesced } from '../coalesce.ts';
 import { AppError, redactText } from '../errors.ts';
 import { MiB } from '../units.ts';
@@ -97,8 +105,13 @@ export interface FetchRangesResult {
   bytesFetched: number;
 }
 
-/** Writes are batched to about this size, to keep the syscall count low. */
+/**
+ * A range's body chunks (about 64 KiB each) are written in batches of this size, one
+ * `pwritev` each: few syscalls, and no copy (the chunks are gathered, not joined).
+ */
 const WRITE_BATCH = 1 * MiB;
+/** …or of this many chunks, whichever comes first (Linux takes up to 1024 iovecs). */
+const MAX_IOVECS = 256;
 /** 403s in a row on a just-issued URL before the refusal is taken as final. */
 const MAX_REFUSALS = 4;
 
@@ -157,6 +170,162 @@ async function writeAll(file: FileHandle, buffers: Buffer[], position: number): 
   return total;
 }
 
+/** A response that is not the range's bytes: its status and (the start of) its body. */
+interface Refused {
+  status: number;
+  body: string;
+}
+
+/** At most this much of an error body is kept (S3's XML errors are far shorter). */
+const ERROR_BODY_LIMIT = 16 * 1024;
+
+interface RangeGet {
+  url: string;
+  dispatcher: Dispatcher;
+  signal: AbortSignal;
+  file: FileHandle;
+  fileName: string;
+  /** The whole object's size (checked against Content-Range). */
+  size: number;
+  /** The first byte to fetch and the last (inclusive). */
+  pos: number;
+  end: number;
+  /** Body bytes arrived (counted before anything is thrown away). */
+  onReceived(n: number): void;
+  /** `n` bytes were written; the range's bytes before `writtenTo` are on disk. */
+  onWritten(n: number, writtenTo: number): void;
+}
+
+/**
+ * One GET of bytes [pos, end], its body written to the file as it arrives. Resolves with
+ * undefined once the body has ended and every byte of it is written (the caller checks
+ * whether the range is complete), or with the status and body of a response that is not
+ * the range (403, 404, 5xx…). Rejects with the connection's error, or a disk error, once
+ * what had arrived before it is written (so a retry continues after it).
+ */
+function getRange(g: RangeGet): Promise<Refused | undefined> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(g.url);
+    let pos = g.pos;
+    let refused: Refused | undefined;
+    let controller: Dispatcher.DispatchController | undefined;
+    let batch: Buffer[] = [];
+    let batchBytes = 0;
+    /** Bytes of the write in flight (0: none). */
+    let writing = 0;
+    let ended = false;
+    let failure: unknown;
+    let settled = false;
+
+    const settle = (): void => {
+      if (settled || writing > 0) return;
+      if (batchBytes > 0 && !(failure instanceof AppError)) {
+        write();
+        return;
+      }
+      settled = true;
+      g.signal.removeEventListener('abort', onAbort);
+      if (failure !== undefined) reject(failure);
+      else resolve(refused);
+    };
+    const write = (): void => {
+      const buffers = batch;
+      writing = batchBytes;
+      batch = [];
+      batchBytes = 0;
+      writeAll(g.file, buffers, pos).then(
+        n => {
+          writing = 0;
+          pos += n;
+          g.onWritten(n, pos);
+          if (ended || failure !== undefined) {
+            settle();
+            return;
+          }
+          if (batchBytes >= WRITE_BATCH || batch.length >= MAX_IOVECS) write();
+          // The batch that fills now has room again: let the connection deliver.
+          if (controller?.paused) controller.resume();
+        },
+        (err: unknown) => {
+          writing = 0;
+          batchBytes = 0;
+          batch = [];
+          failure = diskError(err, g.fileName);
+          if (!ended) controller?.abort(failure as Error);
+          settle();
+        },
+      );
+    };
+    const onAbort = (): void => controller?.abort(g.signal.reason as Error);
+
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(c) {
+        controller = c;
+        if (g.signal.aborted) c.abort(g.signal.reason as Error);
+      },
+      onResponseStart(c, status, headers) {
+        if (status !== 206 && !(status === 200 && g.pos === 0 && g.end === g.size - 1)) {
+          refused = { status, body: '' };
+          return;
+        }
+        const contentRange = headers['content-range'];
+        const total =
+          typeof contentRange === 'string' ? /\/(\d+)\s*$/.exec(contentRange)?.[1] : undefined;
+        if (total !== undefined && Number(total) !== g.size) {
+          failure = new AppError(
+            'DOWNLOAD_FAILED',
+            `The JCDS file ${g.fileName} is now ${total} bytes, not ${g.size}: it changed during the download; the download starts over.`,
+            { retryable: true, details: { restart: true } },
+          );
+          c.abort(failure as Error);
+        }
+      },
+      onResponseData(c, chunk) {
+        if (refused) {
+          if (refused.body.length < ERROR_BODY_LIMIT) refused.body += chunk.toString('utf8');
+          return;
+        }
+        if (failure !== undefined) return;
+        g.onReceived(chunk.length);
+        // Bytes past the range (a server that sends more than asked) are not written.
+        const room = g.end + 1 - (pos + writing + batchBytes);
+        const piece = chunk.length > room ? chunk.subarray(0, Math.max(0, room)) : chunk;
+        if (piece.length === 0) return;
+        batch.push(piece);
+        batchBytes += piece.length;
+        if (batchBytes < WRITE_BATCH && batch.length < MAX_IOVECS) return;
+        if (writing === 0) write();
+        else c.pause();
+      },
+      onResponseEnd() {
+        ended = true;
+        settle();
+      },
+      onResponseError(_c, err) {
+        ended = true;
+        failure ??= err;
+        settle();
+      },
+    };
+    g.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      g.dispatcher.dispatch(
+        {
+          origin: target.origin,
+          path: `${target.pathname}${target.search}`,
+          method: 'GET',
+          headers: { range: `bytes=${pos}-${g.end}` },
+        },
+        handler,
+      );
+    } catch (err) {
+      g.signal.removeEventListener('abort', onAbort);
+      settled = true;
+      reject(err);
+    }
+  });
+}
+
 /** Fetches every range; resolves when all are written, rejects with the first failure. */
 export async function fetchRanges(options: FetchRangesOptions): Promise<FetchRangesResult> {
   const { file, size, fileName } = options;
@@ -180,16 +349,24 @@ export async function fetchRanges(options: FetchRangesOptions): Promise<FetchRan
       stop.signal.throwIfAborted();
       const before = pos;
       try {
-        const res = await request(url, {
-          method: 'GET',
-          headers: { range: `bytes=${pos}-${end}` },
+        const refused = await getRange({
+          url,
           dispatcher,
           signal: stop.signal,
+          file,
+          fileName,
+          size,
+          pos,
+          end,
+          onReceived: n => (bytesFetched += n),
+          onWritten: (n, writtenTo) => {
+            pos = writtenTo;
+            options.onBytes(n, range, writtenTo);
+          },
         });
-        if (res.statusCode !== 206 && !(res.statusCode === 200 && pos === 0 && end === size - 1)) {
-          const body = await res.body.text().catch(() => '');
-          const reason = s3Reason(res.statusCode, body);
-          if (res.statusCode === 403) {
+        if (refused) {
+          const reason = s3Reason(refused.status, refused.body);
+          if (refused.status === 403) {
             if (++refusals > MAX_REFUSALS) {
               throw new AppError(
                 'DOWNLOAD_FAILED',
@@ -200,13 +377,13 @@ export async function fetchRanges(options: FetchRangesOptions): Promise<FetchRan
             options.onRefresh?.();
             continue;
           }
-          if (res.statusCode === 404) {
+          if (refused.status === 404) {
             throw new AppError(
               'DOWNLOAD_FAILED',
               `The JCDS file ${fileName} no longer exists in storage (${reason}): list the files again (jcds ls).`,
             );
           }
-          if (res.statusCode === 416) {
+          if (refused.status === 416) {
             throw new AppError(
               'DOWNLOAD_FAILED',
               `The JCDS file ${fileName} changed size during the download (${reason}); the download starts over.`,
@@ -218,54 +395,6 @@ export async function fetchRanges(options: FetchRangesOptions): Promise<FetchRan
           }
           throw new TransientError(`${reason} for bytes ${pos}-${end} of ${fileName}`);
         }
-        const contentRange = res.headers['content-range'];
-        const total =
-          typeof contentRange === 'string' ? /\/(\d+)\s*$/.exec(contentRange)?.[1] : undefined;
-        if (total !== undefined && Number(total) !== size) {
-          res.body.destroy();
-          throw new AppError(
-            'DOWNLOAD_FAILED',
-            `The JCDS file ${fileName} is now ${total} bytes, not ${size}: it changed during the download; the download starts over.`,
-            {
-              retryable: true,
-              details: { restart: true },
-            },
-          );
-        }
-        let batch: Buffer[] = [];
-        let batchBytes = 0;
-        const flush = async (): Promise<void> => {
-          if (batchBytes === 0) return;
-          const buffers = batch;
-          batch = [];
-          batchBytes = 0;
-          let n: number;
-          try {
-            n = await writeAll(file, buffers, pos);
-          } catch (err) {
-            throw diskError(err, fileName);
-          }
-          pos += n;
-          options.onBytes(n, range, pos);
-        };
-        try {
-          for await (const chunk of res.body as AsyncIterable<Buffer>) {
-            bytesFetched += chunk.length;
-            const room = end + 1 - (pos + batchBytes);
-            const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
-            if (piece.length > 0) {
-              batch.push(piece);
-              batchBytes += piece.length;
-            }
-            if (batchBytes >= WRITE_BATCH || batch.length >= 256) await flush();
-            if (chunk.length > room) break;
-          }
-        } catch (err) {
-          // Keep what arrived before the connection broke; the retry continues after it.
-          if (!(err instanceof AppError)) await flush();
-          throw err;
-        }
-        await flush();
         if (pos > end) return;
         throw new TransientError(
           `the connection ended after byte ${pos - 1} of ${range[0]}-${end} of ${fileName}`,

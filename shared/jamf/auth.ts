@@ -23,7 +23,7 @@
 import { STATUS_CODES } from 'node:http';
 import { z } from 'zod';
 import type { JamfAuthConfig } from '../config.ts';
-import { coalesce } from '../coalesce.ts';
+import { coalesce, waitFor } from '../coalesce.ts';
 import type { Logger } from '../logger.ts';
 import { JamfApiError, formatJamfErrors } from './errors.ts';
 import type { JamfHttp, TokenSource } from './http.ts';
@@ -306,24 +306,4 @@ export function refreshMarginMs(
   fraction: number = DEFAULT_MARGIN_FRACTION,
 ): number {
   return Math.min(maxMarginMs, Math.max(0, lifetimeMs) * fraction);
-}
-
-/** Awaits a shared promise, but lets this caller stop waiting when its signal aborts. */
-function waitFor<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      v => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
 }

@@ -13,6 +13,7 @@
  * are per client. `close()` invalidates the token and closes the connection pool.
  */
 import type { JamfAuthConfig } from '../config.ts';
+import { coalesceFresh, waitFor } from '../coalesce.ts';
 import type { Logger } from '../logger.ts';
 import { JamfTokenProvider } from './auth.ts';
 import { JamfHttp } from './http.ts';
@@ -62,6 +63,9 @@ export interface JamfClientOptions {
   /** The clock token expiry is judged by (tests simulate skew with it). @defaultValue Date.now */
   now?: () => number;
 }
+
+/** How long a category's id found by name is kept (JamfClient.findCategoryId). */
+export const CATEGORY_TTL_MS = 60_000;
 
 export class JamfClient {
   readonly baseUrl: string;
@@ -118,10 +122,17 @@ export class JamfClient {
     return jcds.renewJcdsCredentials(this.http, options);
   }
 
-  /** GET /api/v1/jcds/files. */
-  listJcdsFiles(options?: CallOptions): Promise<JcdsFile[]> {
-    return jcds.listJcdsFiles(this.http, options);
+  /**
+   * GET /api/v1/jcds/files (a bare array of every file, no pagination). Concurrent callers
+   * share one listing that started after they asked (coalesceFresh): each sees every file
+   * stored before its call, and a burst of uploads checking the listing makes one or two
+   * requests, not one each (a listing is O(files) for Jamf to build and for us to parse).
+   */
+  async listJcdsFiles(options: CallOptions = {}): Promise<JcdsFile[]> {
+    return [...(await waitFor(this.listing(), options.signal))];
   }
+
+  private readonly listing = coalesceFresh(() => jcds.listJcdsFiles(this.http));
 
   /** GET /api/v1/jcds/files/{fileName}: a presigned URL (secret: do not log it). */
   getJcdsDownloadUrl(fileName: string, options?: CallOptions): Promise<string> {
@@ -186,9 +197,21 @@ export class JamfClient {
   }
 
   /** The id of the category named exactly `name`, or undefined. */
-  findCategoryId(name: string, options?: CallOptions): Promise<string | undefined> {
-    return packages.findCategoryId(this.http, name, options);
+  async findCategoryId(name: string, options?: CallOptions): Promise<string | undefined> {
+    const hit = this.categoryIds.get(name);
+    if (hit && hit.until > Date.now()) return hit.id;
+    const id = await packages.findCategoryId(this.http, name, options);
+    // A found id is kept for a minute: an upload looks its category up in prepare and
+    // again for the record, and a batch uses the same few categories. A miss is not kept
+    // (a category created meanwhile is seen at once).
+    if (id !== undefined) {
+      if (this.categoryIds.size >= 256) this.categoryIds.clear();
+      this.categoryIds.set(name, { id, until: Date.now() + CATEGORY_TTL_MS });
+    }
+    return id;
   }
+
+  private readonly categoryIds = new Map<string, { id: string; until: number }>();
 
   // --- Classic API fallback --------------------------------------------------------------
 

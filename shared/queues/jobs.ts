@@ -23,9 +23,18 @@ export interface PackageMetadata {
   osRequirements?: string;
 }
 
+/**
+ * A local file's whole-file hashes (hex). SHA-256 always: it is compared with the `sha256`
+ * Jamf computes for the package record (jamf-wire-2026.md 1). SHA3-512 only when a record
+ * carried no `sha256` and its `hashValue` (SHA3_512) was compared instead; MD5 only when a
+ * record had nothing else (sync up's skip-unchanged). Checkpoints of earlier versions hold
+ * `{ sha3_512, md5 }` without `sha256`: they are hashed again (shared/upload/content.ts
+ * `knownHashes`).
+ */
 export interface FileHashes {
-  sha3_512: string;
-  md5: string;
+  sha256: string;
+  sha3_512?: string;
+  md5?: string;
 }
 
 export interface MultipartState {
@@ -38,7 +47,18 @@ export interface MultipartState {
   vaultKey: string;
   /** The send round this multipart upload belongs to (Prepared.resends when it began). */
   round?: number;
+  /**
+   * The flexible checksum the upload was created with (CreateMultipartUpload's
+   * ChecksumAlgorithm, COMPOSITE): every part carries it and S3 checks it, and Complete
+   * lists it for each part. Absent on uploads begun by versions that sent Content-MD5
+   * instead: their parts keep Content-MD5 and Complete lists ETags only, as S3 requires of
+   * an upload created without an algorithm (shared/upload/multipart.ts).
+   */
+  checksumAlgorithm?: PartChecksumAlgorithm;
 }
+
+/** The per-part flexible checksum (x-amz-checksum-crc32: zlib.crc32, native). */
+export type PartChecksumAlgorithm = 'CRC32';
 
 /**
  * What a producer enqueues: the file, its identity at enqueue (device, inode, size, mtime,
@@ -71,15 +91,18 @@ export interface Prepared extends UploadRequest {
   /** True when this job created that record (so a failure for good removes it again). */
   packageCreated?: boolean;
   /**
-   * On a replace: the hash the record held before this upload. Until the record shows
-   * another one, it still describes the old file (jamf-wire-2026.md 2).
+   * On a replace: the `hashValue` (SHA3-512) the record held before this upload. Until the
+   * record shows another one, it still describes the old file (jamf-wire-2026.md 2).
    */
   priorHash?: string;
+  /** On a replace: the `sha256` the record held before this upload (if it had one). */
+  priorSha256?: string;
   /** Times the bytes were sent again because Jamf reported they never landed. */
   resends?: number;
   /**
-   * The hash Jamf showed with size "0" for the send that never landed: until the record
-   * shows something else, it still describes that send, not the one after it.
+   * The hash Jamf showed with size "0" for the send that never landed (its `sha256`, or its
+   * `hashValue` on a record without one): until the record shows something else, it still
+   * describes that send, not the one after it.
    */
   lostHash?: string;
 }
@@ -114,8 +137,13 @@ export interface UploadResult {
   packageId: string;
   fileName: string;
   size: number;
-  sha3_512: string;
-  md5: string;
+  /** The local SHA-256, equal to the `sha256` Jamf computed for the stored file. */
+  sha256: string;
+  /**
+   * The local SHA3-512: only when the record carried no `sha256` and its `hashValue` was
+   * compared instead.
+   */
+  sha3_512?: string;
   transport: ConcreteTransport;
   bytesSent: number;
   durationMs: number;
@@ -135,12 +163,16 @@ export interface PartJobData extends FileIdentity {
   partNumber: number;
   offset: number;
   length: number;
+  /** MultipartState.checksumAlgorithm: absent means Content-MD5 (an earlier version's upload). */
+  checksumAlgorithm?: PartChecksumAlgorithm;
 }
 
 export interface PartResult {
   partNumber: number;
   etag: string;
   size: number;
+  /** The part's CRC32 (base64 of the big-endian 4 bytes) as S3 checked it, for Complete. */
+  checksumCRC32?: string;
 }
 
 export interface HashJobData extends FileIdentity {
@@ -150,7 +182,11 @@ export interface HashJobData extends FileIdentity {
   followSymlink?: boolean;
 }
 
-export type HashResult = FileHashes & { kind: 'hash' };
+/** The hash job's result (results of earlier versions hold sha3_512 and md5 instead). */
+export interface HashResult {
+  kind: 'hash';
+  sha256: string;
+}
 
 export interface DownloadJobData {
   fileName: string;

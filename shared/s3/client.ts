@@ -4,7 +4,13 @@
  *
  * Checksums: `WHEN_REQUIRED` for both directions. With the SDK's default, stream bodies
  * go out as aws-chunked with trailing checksums, which some S3-compatible servers store
- * or refuse (see shared/local-s3.md); parts carry a Content-MD5 of our own instead.
+ * or refuse (see shared/local-s3.md); and the SDK would add its own CRC32 to requests
+ * that need none. Parts carry an x-amz-checksum-crc32 of our own instead
+ * (shared/upload/multipart.ts), computed once per part: the SDK's flexible-checksums
+ * middleware leaves a request that already has an x-amz-checksum-* header alone, so each
+ * part goes with exactly that one checksum (test/unit/shared/s3/client.test.ts captures
+ * the requests). PutObject asks for CRC32 with ChecksumAlgorithm, which the SDK computes
+ * over the Buffer lib-storage hands it (shared/upload/single.ts).
  */
 import { Agent } from 'node:https';
 import { Agent as HttpAgent } from 'node:http';
@@ -45,8 +51,8 @@ export function createS3Client(settings: S3ClientSettings): S3Client {
     }),
   });
   // Sign bodies as UNSIGNED-PAYLOAD instead of hashing every byte with SHA-256 for the
-  // signature: parts carry a Content-MD5 that S3 checks, so integrity is kept, and a
-  // worker saves one full pass of CPU over everything it sends.
+  // signature: parts and PutObject carry a CRC32 (x-amz-checksum-crc32) that S3 checks, so
+  // integrity is kept, and a worker saves one full pass of CPU over everything it sends.
   client.middlewareStack.add(
     next => async args => {
       const request = args.request as { headers?: Record<string, string>; body?: unknown };

@@ -58,12 +58,20 @@ export const isNotFound = (err: unknown): boolean =>
 export const isAccessDenied = (err: unknown): boolean =>
   s3Code(err) === 'AccessDenied' || s3Status(err) === 403;
 
-/** Transient: network errors, 5xx, throttling, expired credentials (renewable). */
+/**
+ * Transient: network errors, 5xx, throttling, expired credentials (renewable), and
+ * BadDigest (bytes corrupted in flight).
+ */
 export function isRetryableS3(err: unknown): boolean {
   const code = s3Code(err) ?? '';
   const status = s3Status(err);
   if (isExpiredToken(err) || isSlowDown(err)) return true;
   if (NETWORK.has(code)) return true;
+  // The bytes S3 received do not match the part's checksum (x-amz-checksum-crc32 or
+  // Content-MD5): corrupted on the way. Each attempt of a part job reads its range again
+  // and computes its checksum again, so another attempt sends good bytes; a cause that
+  // persists still fails once the attempts are used up.
+  if (code === 'BadDigest') return true;
   // Only for errors without an HTTP answer: S3's own messages say "aborted" too
   // (NoSuchUpload: "…the upload may have been aborted or completed"), which is permanent.
   if (

@@ -2,9 +2,9 @@
  * An upload's jobs in the part queue: its part children (one S3 part each, their return
  * values the ETag checkpoints) and its whole-file hash job.
  *
- * The hash job (SHA3-512 + MD5, for Jamf's verification) is a job of the part queue but not
- * a child: hashing is slower than sending (SHA3-512 runs at about 240 MiB/s a core), and
- * as a child it held the CompleteMultipartUpload back until it was done. The object is
+ * The hash job (SHA-256, compared with the `sha256` Jamf computes for the record) is a job
+ * of the part queue but not a child: as a child it held the CompleteMultipartUpload back
+ * until it was done (when it was SHA3-512 at about 240 MiB/s a core, slower than sending). The object is
  * completed as soon as the parts are in, Jamf starts on the stored file meanwhile, and
  * `finalize` waits for the local hash (`awaitHash`) before it writes the package record.
  */
@@ -77,8 +77,10 @@ export class UploadPartJobs {
   /**
    * The file's hashes from the upload's hash job, waiting for it to finish (polling its
    * state, 50 ms growing to 500 ms). A hash job that is gone (removed with the finished
-   * jobs of a busy queue before this read it) is added again. One that failed for good is
-   * removed (so a retry of the upload hashes again) and its failure thrown with its code.
+   * jobs of a busy queue before this read it) is added again, and so is one that completed
+   * with an earlier version's result (SHA3-512 and MD5, no SHA-256). One that failed for
+   * good is removed (so a retry of the upload hashes again) and its failure thrown with its
+   * code.
    */
   async awaitHash(u: UploadRef, signal?: AbortSignal): Promise<FileHashes> {
     let delay = 50;
@@ -97,10 +99,15 @@ export class UploadPartJobs {
         }
         if (state === 'failed') throw await this.takeFailure(hashJob, u.fileName);
         if (state === 'completed') {
-          const r = hashJob.returnvalue;
-          if (!r?.sha3_512 || !r.md5)
+          const r = hashJob.returnvalue as Partial<HashResult> | null | undefined;
+          if (typeof r?.sha256 === 'string' && /^[0-9a-f]{64}$/.test(r.sha256))
+            return { sha256: r.sha256 };
+          if (!r || typeof r !== 'object')
             throw new AppError('INTERNAL', `${u.fileName}: the hash job returned nothing`);
-          return { sha3_512: r.sha3_512, md5: r.md5 };
+          // An earlier version's result (SHA3-512 and MD5): hash the file again.
+          await hashJob.remove();
+          await this.addHash(u);
+          continue;
         }
         // 'unknown' with the job present: added a moment ago; look again.
       }
@@ -159,6 +166,7 @@ export class UploadPartJobs {
         region: mp.region,
         uploadId: mp.uploadId,
         vaultKey: mp.vaultKey,
+        ...(mp.checksumAlgorithm ? { checksumAlgorithm: mp.checksumAlgorithm } : {}),
         partNumber: r.partNumber,
         offset: r.offset,
         length: r.length,

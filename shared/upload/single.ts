@@ -1,7 +1,7 @@
 /**
  * The single-request upload of a small file (below the split threshold): lib-storage's
- * `Upload` over the upload's renewing S3 client, hashing the bytes (SHA3-512 and MD5) as
- * they stream, so the file is read once and a file that changes mid-upload is caught by
+ * `Upload` over the upload's renewing S3 client, hashing the bytes (SHA-256, what Jamf's
+ * record reports as `sha256`) as they stream, so the file is read once and a file that changes mid-upload is caught by
  * its hash. Above one part size lib-storage itself sends parts; an earlier attempt cut off
  * mid-way may have left such an upload open, which the caller aborts with abortStrays.
  */
@@ -36,22 +36,18 @@ export function singlePartSize(preferred: number): number {
   return Math.max(preferred, MIN_PART_SIZE);
 }
 
-/** Sends the file as one object; returns the hashes of the bytes that were sent. */
+/** Sends the file as one object; returns the SHA-256 of the bytes that were sent. */
 export async function uploadSingle(
   sessions: S3Sessions,
   t: ObjectTarget,
   o: SingleUploadOptions,
 ): Promise<FileHashes> {
-  const sha3 = createHash('sha3-512');
-  const md5 = createHash('md5');
+  const sha256 = createHash('sha256');
   const body = new PassThrough({ highWaterMark: 1 << 20 });
   const source = o.handle
     ? o.handle.createReadStream({ start: 0, autoClose: false, highWaterMark: 1 << 20 })
     : createReadStream(o.path, { highWaterMark: 1 << 20 });
-  source.on('data', chunk => {
-    sha3.update(chunk as Buffer);
-    md5.update(chunk as Buffer);
-  });
+  source.on('data', chunk => sha256.update(chunk as Buffer));
   source.on('error', err => body.destroy(err));
   source.pipe(body);
   const upload = new Upload({
@@ -61,6 +57,12 @@ export async function uploadSingle(
       Key: t.key,
       Body: body,
       ContentType: 'application/octet-stream',
+      // S3 verifies the bytes against a CRC32 (x-amz-checksum-crc32): lib-storage buffers
+      // the body, so the SDK computes it over each Buffer with node:zlib's native crc32
+      // and sends it as a header (no aws-chunked trailer). PutObject carries it; a file
+      // above one part size goes as a multipart upload created with CRC32, whose parts
+      // and Complete carry theirs (lib-storage passes these params to each command).
+      ChecksumAlgorithm: 'CRC32',
     },
     partSize: singlePartSize(o.partSize),
     queueSize: 4,
@@ -78,5 +80,5 @@ export async function uploadSingle(
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
   }
-  return { sha3_512: sha3.digest('hex'), md5: md5.digest('hex') };
+  return { sha256: sha256.digest('hex') };
 }

@@ -86,6 +86,8 @@ export interface BenchResults {
   plan: Plan;
   machine: Record<string, unknown>;
   versions: Record<string, string>;
+  /** External tools not found at the start (their rows are skipped). */
+  missingTools: string[];
   sections: Record<string, unknown>;
   targets?: TargetCheck[];
   /** 1-minute load average at the start and end of each section (other work on the machine). */

@@ -222,6 +222,7 @@ export interface LocalFile {
   path: string;
   md5: string;
   sha3_512: string;
+  sha256: string;
 }
 
 /**
@@ -243,8 +244,8 @@ export async function expectPublished(
   expect(data).not.toMatch(/secretAccessKey|sessionToken|accessKeyI[dD]|access_token/);
   for (const secret of [h.fleet.env['JAMF_CLIENT_SECRET'], h.fleet.env['JCDS_FLEET_SECRET']])
     if (secret) expect(data).not.toContain(secret);
-  expect(result.md5).toBe(file.md5);
-  expect(result.sha3_512).toBe(file.sha3_512);
+  // Verified on the sha256 Jamf computed: the result shows the local SHA-256.
+  expect(result.sha256).toBe(file.sha256);
   const same = (await h.jamf.listPackages()).filter(p => p.fileName === fileName);
   expect(
     same.map(p => String(p.id)),
@@ -253,6 +254,7 @@ export async function expectPublished(
   const pkg = await h.jamf.getPackage(result.packageId);
   expect(pkg.hashType).toBe('SHA3_512');
   expect(pkg.hashValue).toBe(file.sha3_512);
+  expect(pkg.sha256).toBe(file.sha256);
   expect(pkg.md5).toBe(file.md5);
   const stored = (await h.jamf.listJcdsFiles()).find(f => f.fileName === fileName);
   expect(stored?.length).toBe(size);

@@ -146,10 +146,11 @@ export async function makeFile(
   dir: string,
   name: string,
   size: number,
-): Promise<{ path: string; md5: string; sha3_512: string }> {
+): Promise<{ path: string; md5: string; sha3_512: string; sha256: string }> {
   const path = join(dir, name);
   const md5 = createHash('md5');
   const sha3 = createHash('sha3-512');
+  const sha256 = createHash('sha256');
   const out = createWriteStream(path);
   const chunk = 4 << 20;
   for (let done = 0; done < size;) {
@@ -157,12 +158,18 @@ export async function makeFile(
     const b = randomBytes(n);
     md5.update(b);
     sha3.update(b);
+    sha256.update(b);
     if (!out.write(b)) await once(out, 'drain');
     done += n;
   }
   out.end();
   await once(out, 'finish');
-  return { path, md5: md5.digest('hex'), sha3_512: sha3.digest('hex') };
+  return {
+    path,
+    md5: md5.digest('hex'),
+    sha3_512: sha3.digest('hex'),
+    sha256: sha256.digest('hex'),
+  };
 }
 
 /**

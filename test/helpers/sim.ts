@@ -73,6 +73,8 @@ export interface SimSettings {
   processingMs: number;
   downloadUrlTtlSeconds: number;
   downloadUrlForm: 'cloudfront' | 's3-presigned';
+  /** False: package records carry no `sha256` (a tenant that does not fill it). */
+  packageSha256: boolean;
 }
 
 export interface MultipartUploadEntry {

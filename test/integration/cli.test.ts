@@ -106,8 +106,8 @@ describe('jcds upload', () => {
     const bigDone = completed.find(e => e['fileName'] === 'Cli Big.pkg')!;
     const result = bigDone['result'] as Record<string, unknown>;
     expect(result).toMatchObject({ outcome: 'created', transport: 's3', size: 20 * MiB });
-    expect(result['sha3_512']).toBe(big.sha3_512);
-    expect(result['md5']).toBe(big.md5);
+    // Verified on the sha256 Jamf computed: the result shows the local SHA-256.
+    expect(result['sha256']).toBe(big.sha256);
     expect(typeof result['packageId']).toBe('string');
     multipartJobId = String(bigDone['jobId']);
 
@@ -414,8 +414,10 @@ describe('jcds status', () => {
     };
     const ls = await jcds(['ls'], env);
     expect(ls.code, ls.stderr).toBe(0);
-    expect(ls.stdout).toMatch(/^NAME\s+SIZE\s+SHA3-512\s+PACKAGE\s+PACKAGE NAME$/m);
-    expect(ls.stdout).toMatch(/^Cli Big\.pkg\s+20\.0 MiB\s+[0-9a-f]{16}…\s+\d+\s+Cli Big\.pkg$/m);
+    expect(ls.stdout).toMatch(/^NAME\s+SIZE\s+SHA-256\s+SHA3-512\s+PACKAGE\s+PACKAGE NAME$/m);
+    expect(ls.stdout).toMatch(
+      /^Cli Big\.pkg\s+20\.0 MiB\s+[0-9a-f]{16}…\s+[0-9a-f]{16}…\s+\d+\s+Cli Big\.pkg$/m,
+    );
     // The count is a note for people: stderr.
     expect(ls.stderr).toMatch(/name\(s\): \d+ JCDS file\(s\), \d+ package\(s\)/);
     expect(ls.stdout).not.toContain('name(s):');

@@ -65,7 +65,7 @@ describe('hostile conditions: memory', () => {
     // One random source; each file is a prefix of it with its name in front, so every
     // object differs and the test spends its time in the worker, not in randomBytes.
     const source = randomBytes(sizeOf(COUNT));
-    const md5s = new Map<string, { md5: string; size: number }>();
+    const md5s = new Map<string, { md5: string; sha256: string; size: number }>();
     /** VmRSS (KiB) after each wave and a full GC: rss[w] once (w + 1) × WAVE uploads are done. */
     const rss: number[] = [];
     /** The same, before the GC: garbage included. */
@@ -79,11 +79,15 @@ describe('hostile conditions: memory', () => {
       bytes.write(`${name}\n`, 0);
       const path = join(fleet.dir, name);
       await writeFile(path, bytes);
-      md5s.set(name, { md5: createHash('md5').update(bytes).digest('hex'), size });
+      md5s.set(name, {
+        md5: createHash('md5').update(bytes).digest('hex'),
+        sha256: createHash('sha256').update(bytes).digest('hex'),
+        size,
+      });
       const { jobId } = await h.producer.upload({ path });
       const job = await waitForJob(q, jobId, 120_000);
       expect(job.failedReason, `${name}: ${job.failedReason}`).toBeUndefined();
-      expect((job.returnvalue as UploadResult).md5).toBe(md5s.get(name)?.md5);
+      expect((job.returnvalue as UploadResult).sha256).toBe(md5s.get(name)?.sha256);
       await rm(path);
     };
 

@@ -176,6 +176,7 @@ describe('wire 2026 (one simulator, --processing-ms 300)', () => {
       processingMs: 300,
       downloadUrlTtlSeconds: 300,
       downloadUrlForm: 'cloudfront',
+      packageSha256: true,
     });
   });
 
@@ -300,6 +301,31 @@ describe('wire 2026 (one simulator, --processing-ms 300)', () => {
       fields: ['notes', 'hash_type'],
     });
     expect(c.packageWrites.filter(w => w.fields.includes('size'))).toEqual([]);
+  });
+
+  it('packageSha256 false: processed records carry no sha256 key (a tenant that does not fill it)', async () => {
+    await sim.control.setSettings({ packageSha256: false });
+    const data = randomBytes(2000);
+    const id = await createPkg(api, 'no-sha256.pkg');
+    await upload(api, id, 'no-sha256.pkg', data);
+    const done = await until(
+      () => getPkg(api, id),
+      p => p['cloudTransferStatus'] === 'READY',
+    );
+    const { sha256: _s, ...others } = hashesOf(data);
+    expect(done).toMatchObject(others);
+    expect(done).not.toHaveProperty('sha256');
+    const list = (await (await api('/api/v1/packages')).json()) as { results: Pkg[] };
+    for (const p of list.results) expect(p).not.toHaveProperty('sha256');
+    // Switched back on: the next processing computes it again.
+    await sim.control.setSettings({ packageSha256: true });
+    const again = randomBytes(2000);
+    await upload(api, id, 'no-sha256.pkg', again);
+    const redone = await until(
+      () => getPkg(api, id),
+      p => p['sha256'] === hex('sha256', again),
+    );
+    expect(redone).toMatchObject({ ...hashesOf(again), cloudTransferStatus: 'READY' });
   });
 
   it('processes a package upload only after the processing delay (setting and fault)', async () => {
@@ -733,12 +759,14 @@ describe('wire 2026 (one simulator, --processing-ms 300)', () => {
     expect((await put('/settings', { cdnType: 'AKAMAI' })).status).toBe(400);
     expect((await put('/settings', { nope: 1 })).status).toBe(400);
     expect((await put('/faults', { staleSizeMs: -1 })).status).toBe(400);
+    expect((await put('/settings', { packageSha256: 'no' })).status).toBe(400);
     expect(await sim.control.settings()).toEqual({
       cdnType: 'JAMF_CLOUD',
       deprecationHeader: false,
       processingMs: 300,
       downloadUrlTtlSeconds: 300,
       downloadUrlForm: 'cloudfront',
+      packageSha256: true,
     });
   });
 });
@@ -772,6 +800,17 @@ describe('page-size above 2000', () => {
 });
 
 describe('startup options', () => {
+  it('--no-package-sha256 and JCDS_SIM_PACKAGE_SHA256=0 start without sha256 on package records', async () => {
+    for (const opts of [
+      { args: ['--no-package-sha256'] },
+      { env: { JCDS_SIM_PACKAGE_SHA256: '0' } },
+    ]) {
+      const sim = await start(opts);
+      expect(await sim.control.settings()).toMatchObject({ packageSha256: false });
+      await sim.stop();
+    }
+  });
+
   it('--cdn-type NONE, --deprecation-header, --processing-ms and --download-url-ttl', async () => {
     const sim = await start({
       cdnType: 'NONE',
@@ -785,6 +824,7 @@ describe('startup options', () => {
       processingMs: 100,
       downloadUrlTtlSeconds: 30,
       downloadUrlForm: 'cloudfront',
+      packageSha256: true,
     });
     const api = simApi(sim.info, await simToken(sim.info));
     const r = await api('/api/v1/jcds/files');

@@ -9,17 +9,19 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Job } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Producer } from '../../producer/producer.ts';
 import { JamfClient } from '../../shared/jamf/client.ts';
 import type { SyncJobData, SyncResult } from '../../shared/queues/jobs.ts';
 import { KiB, MiB } from '../../shared/units.ts';
+import { hashCacheKey } from '../../worker/processors/sync-hash-cache.ts';
 import { makeFile, startFleet, waitForJob, type Fleet } from '../helpers/fleet.ts';
 
 let fleet: Fleet;
 let producer: Producer;
 let up: string;
-const files = new Map<string, { md5: string; sha3_512: string }>();
+const files = new Map<string, { md5: string; sha3_512: string; sha256: string }>();
 
 async function runSync(direction: 'up' | 'down', dir: string): Promise<SyncResult> {
   const jobId = await producer.sync({ direction, dir });
@@ -96,6 +98,7 @@ describe('sync up', () => {
         const rows = pkgs.filter(p => p.fileName === name);
         expect(rows).toHaveLength(1);
         expect(rows[0]!.hashValue).toBe(files.get(name)!.sha3_512);
+        expect(rows[0]!.sha256).toBe(files.get(name)!.sha256);
       }
     } finally {
       await jamf.close();
@@ -196,5 +199,60 @@ describe('sync down', () => {
     expect(second).toMatchObject({ downloaded: 0, unchanged: 52, failed: 0, hashesComputed: 0 });
     expect(second.jobs).toEqual([]);
     expect((await fleet.sim.control.counters()).s3BytesServed).toBe(0);
+  });
+});
+
+describe('sync up compares the hash an upload converges on', () => {
+  async function folder(name: string, count: number): Promise<string> {
+    const dir = join(fleet.dir, name);
+    mkdirSync(dir);
+    for (let i = 0; i < count; i++) await makeFile(dir, `${name} ${i}.pkg`, 100 * KiB + i);
+    return dir;
+  }
+
+  it('cache entries of an earlier version (no SHA-256) are hashed again, not trusted', async () => {
+    const dir = await folder('Old Cache', 3);
+    expect(await runSync('up', dir)).toMatchObject({ uploaded: 3, hashesComputed: 3 });
+    const redis = new Redis(fleet.redis.url);
+    try {
+      const key = hashCacheKey(dir);
+      const entries = await redis.hgetall(key);
+      expect(Object.keys(entries)).toHaveLength(3);
+      for (const [path, raw] of Object.entries(entries)) {
+        const e = JSON.parse(raw) as Record<string, unknown>;
+        expect(e['sha256']).toMatch(/^[0-9a-f]{64}$/);
+        // What an earlier version stored: MD5 and SHA3-512 only.
+        const old = { size: e['size'], mtimeMs: e['mtimeMs'], md5: 'a'.repeat(32) };
+        await redis.hset(key, path, JSON.stringify({ ...old, sha3_512: 'b'.repeat(128) }));
+      }
+    } finally {
+      redis.disconnect();
+    }
+    const again = await runSync('up', dir);
+    expect(again).toMatchObject({ uploaded: 0, unchanged: 3, hashesComputed: 3, failed: 0 });
+  });
+
+  it('records without sha256 (simulator packageSha256 false): compared on the SHA3-512 hashValue', async () => {
+    await fleet.sim.control.setSettings({ packageSha256: false });
+    try {
+      const dir = await folder('No Sha Sync', 3);
+      expect(await runSync('up', dir)).toMatchObject({ uploaded: 3, failed: 0 });
+      // The records carry no sha256: the local SHA3-512 is computed once, then cached.
+      expect(await runSync('up', dir)).toMatchObject({
+        uploaded: 0,
+        unchanged: 3,
+        hashesComputed: 3,
+      });
+      expect(await runSync('up', dir)).toMatchObject({
+        uploaded: 0,
+        unchanged: 3,
+        hashesComputed: 0,
+        hashCacheHits: 3,
+      });
+      await makeFile(dir, 'No Sha Sync 1.pkg', 100 * KiB + 1);
+      expect(await runSync('up', dir)).toMatchObject({ uploaded: 1, unchanged: 2, failed: 0 });
+    } finally {
+      await fleet.sim.control.setSettings({ packageSha256: true });
+    }
   });
 });

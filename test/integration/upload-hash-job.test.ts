@@ -96,12 +96,39 @@ describe('the upload hash job', () => {
     const job = uploadJob(path);
     expect(await Job.fromId(partQueue, hashJobId(String(job.id)))).toBeUndefined();
     const hashes = await awaitHash(job);
-    expect(hashes).toEqual({
-      sha3_512: createHash('sha3-512').update(bytes).digest('hex'),
-      md5: createHash('md5').update(bytes).digest('hex'),
-    });
+    // SHA-256 alone: what the upload compares with the record's sha256.
+    expect(hashes).toEqual({ sha256: createHash('sha256').update(bytes).digest('hex') });
     const hashJob = await Job.fromId(partQueue, hashJobId(String(job.id)));
     expect(await hashJob?.getState()).toBe('completed');
+    expect(hashJob?.returnvalue).toEqual({ kind: 'hash', ...hashes });
+  });
+
+  it('a hash job completed by an earlier version (SHA3-512 and MD5, no SHA-256) is run again', async () => {
+    const path = join(dir, 'old.pkg');
+    const bytes = randomBytes(256 * 1024);
+    writeFileSync(path, bytes);
+    const job = uploadJob(path);
+    await worker.pause();
+    const old = new Worker(
+      QUEUE,
+      async () => ({ kind: 'hash', sha3_512: 'a'.repeat(128), md5: 'b'.repeat(32) }),
+      { connection: { url: server.url }, prefix: QUEUE_PREFIX, autorun: false },
+    );
+    try {
+      await new UploadPartJobs(partQueue, { attempts: 1, delayMs: 100 }, systemClock).addHash(job);
+      const done = new Promise(resolve => old.once('completed', resolve));
+      void old.run();
+      await done;
+      await old.close();
+      expect(await (await Job.fromId(partQueue, hashJobId(String(job.id))))?.getState()).toBe(
+        'completed',
+      );
+    } finally {
+      await old.close();
+      await worker.resume();
+    }
+    const hashes = await awaitHash(job);
+    expect(hashes).toEqual({ sha256: createHash('sha256').update(bytes).digest('hex') });
   });
 
   it('a hash job that failed for good fails awaitHash with its code and is removed for a retry', async () => {

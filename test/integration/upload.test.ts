@@ -9,6 +9,7 @@ import { MiB } from '../../shared/units.ts';
 import { Producer } from '../../producer/producer.ts';
 import type { UploadResult } from '../../shared/queues/jobs.ts';
 import { makeFile, startFleet, waitForJob, type Fleet } from '../helpers/fleet.ts';
+import { simToken } from '../helpers/sim.ts';
 
 let fleet: Fleet;
 let producer: Producer;
@@ -52,15 +53,19 @@ async function publish(
 }
 
 describe('upload fleet (s3 transport)', () => {
-  it('publishes a small file in one job; Jamf md5 equals the local one', async () => {
+  it('publishes a small file in one job, verified on the sha256 Jamf computed', async () => {
     const f = await makeFile(fleet.dir, 'Small App.pkg', 1 * MiB + 7);
     const { job, result } = await publish(f.path);
     expect(job.failedReason).toBeUndefined();
     expect(result.outcome).toBe('created');
     expect(result.transport).toBe('s3');
-    expect(result.md5).toBe(f.md5);
+    expect(result.sha256).toBe(f.sha256);
+    // SHA-256 alone was computed: no SHA3-512 or MD5 pass over the file.
+    expect(result).not.toHaveProperty('sha3_512');
+    expect(result).not.toHaveProperty('md5');
     const pkg = await jamf.getPackage(result.packageId);
     expect(pkg.fileName).toBe('Small App.pkg');
+    expect(pkg.sha256).toBe(f.sha256);
     expect(pkg.md5).toBe(f.md5);
     expect(pkg.hashType).toBe('SHA3_512');
     expect(pkg.hashValue).toBe(f.sha3_512);
@@ -68,7 +73,7 @@ describe('upload fleet (s3 transport)', () => {
     expect(await fleet.queue('upload-part').getJob(`${job.id}-p1`)).toBeUndefined();
   });
 
-  it('splits 200 MiB into 25 part children plus a hash job; ETag md5-25; verified SHA3-512', async () => {
+  it('splits 200 MiB into 25 part children plus a hash job; ETag md5-25; verified SHA-256', async () => {
     await fleet.sim.control.resetCounters();
     const f = await makeFile(fleet.dir, 'Big Suite.pkg', 200 * MiB);
     const { job, result } = await publish(f.path);
@@ -79,7 +84,7 @@ describe('upload fleet (s3 transport)', () => {
     // The hash job runs beside the parts, not as a child: the object is completed without it.
     expect(values.filter(v => v.kind === 'hash')).toHaveLength(0);
     const hashJob = await fleet.queue('upload-part').getJob(`${job.id}-hash`);
-    expect(hashJob?.returnvalue).toMatchObject({ sha3_512: f.sha3_512, md5: f.md5 });
+    expect(hashJob?.returnvalue).toEqual({ kind: 'hash', sha256: f.sha256 });
     const counters = await fleet.sim.control.counters();
     expect(counters.calls['UploadPart']).toBe(25);
     const files = await jamf.listJcdsFiles();
@@ -90,7 +95,9 @@ describe('upload fleet (s3 transport)', () => {
     const pkg = await jamf.getPackage(result.packageId);
     expect(pkg.hashType).toBe('SHA3_512');
     expect(pkg.hashValue).toBe(f.sha3_512);
-    expect(result.sha3_512).toBe(f.sha3_512);
+    expect(pkg.sha256).toBe(f.sha256);
+    expect(result.sha256).toBe(f.sha256);
+    expect(result).not.toHaveProperty('sha3_512');
     expect(await fleet.sim.control.listMultipartUploads()).toEqual([]);
   });
 
@@ -120,7 +127,8 @@ describe('upload fleet (s3 transport)', () => {
     expect(replaced.result.packageId).toBe(first.result.packageId);
     const pkg = await jamf.getPackage(first.result.packageId);
     expect(pkg.hashValue).toBe(g.sha3_512);
-    expect(pkg.md5).toBe(g.md5);
+    expect(pkg.sha256).toBe(g.sha256);
+    expect(replaced.result.sha256).toBe(g.sha256);
 
     const failed = await publish(g.path, { ifExists: 'fail' });
     expect(failed.job.failedReason).toMatch(/PACKAGE_EXISTS/);
@@ -150,7 +158,7 @@ describe('upload fleet (s3 transport)', () => {
     const jobs = await Promise.all(enq.map(e => waitForJob(fleet.queue('upload'), e.jobId)));
     for (const [i, job] of jobs.entries()) {
       expect(job.failedReason, job.failedReason).toBeUndefined();
-      expect((job.returnvalue as UploadResult).md5).toBe(files[i]!.md5);
+      expect((job.returnvalue as UploadResult).sha256).toBe(files[i]!.sha256);
     }
     const pkgs = await jamf.listPackages();
     for (let i = 0; i < 20; i++) {
@@ -161,5 +169,51 @@ describe('upload fleet (s3 transport)', () => {
       /single upload done|multipart upload created/.test(w.logs()),
     );
     expect(busy).toHaveLength(2);
+  });
+
+  describe('a tenant whose package records carry no sha256 (simulator packageSha256 false)', () => {
+    beforeAll(async () => {
+      await fleet.sim.control.setSettings({ packageSha256: false });
+    });
+    afterAll(async () => {
+      await fleet.sim.control.setSettings({ packageSha256: true });
+    });
+
+    /** The record as the Pro API sends it (the JSON keys, not the client's parse). */
+    async function rawRecord(id: string): Promise<Record<string, unknown>> {
+      const token = await simToken(fleet.sim.info);
+      const res = await fetch(`${fleet.sim.info.jamfUrl}/api/v1/packages/${id}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      return (await res.json()) as Record<string, unknown>;
+    }
+
+    it('falls back to SHA3-512 against hashValue, small and multipart, new and replaced', async () => {
+      const small = await makeFile(fleet.dir, 'No Sha Small.pkg', 1 * MiB + 3);
+      const big = await makeFile(fleet.dir, 'No Sha Big.pkg', 40 * MiB + 5);
+      for (const f of [small, big]) {
+        const { job, result } = await publish(f.path);
+        expect(job.failedReason, job.failedReason).toBeUndefined();
+        expect(result).toMatchObject({
+          outcome: 'created',
+          sha256: f.sha256,
+          sha3_512: f.sha3_512,
+        });
+        const raw = await rawRecord(result.packageId);
+        expect(raw).not.toHaveProperty('sha256');
+        expect(raw['hashValue']).toBe(f.sha3_512);
+        const logs = await fleet.queue('upload').getJobLogs(String(job.id));
+        expect(logs.logs.join('\n')).toMatch(/no sha256: comparing its SHA3-512 hashValue/);
+      }
+      // A replace: the record's previous hashValue is not taken for the new file's.
+      const g = await makeFile(fleet.dir, 'No Sha Small.pkg', 1 * MiB + 9);
+      const replaced = await publish(g.path, { ifExists: 'replace' });
+      expect(replaced.job.failedReason, replaced.job.failedReason).toBeUndefined();
+      expect(replaced.result).toMatchObject({ outcome: 'replaced', sha3_512: g.sha3_512 });
+      expect((await jamf.getPackage(replaced.result.packageId)).hashValue).toBe(g.sha3_512);
+      // skip compares the SHA3-512 hashValue too.
+      const again = await publish(g.path, { ifExists: 'skip' });
+      expect(again.result).toMatchObject({ outcome: 'unchanged', bytesSent: 0 });
+    });
   });
 });

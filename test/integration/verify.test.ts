@@ -151,6 +151,40 @@ describe('convergence on what Jamf computed', () => {
     expect(pkg).toMatchObject({ hashValue: sha3(v2.path), size: 2 * MiB });
   });
 
+  it('records without sha256 (the simulator leaves it out): never-landed and the transient old size still hold, on hashValue', async () => {
+    await fleet.sim.control.setSettings({ packageSha256: false });
+    try {
+      for (const transport of ['s3', 'package-upload'] as const) {
+        const before = await resends(fleet);
+        await fleet.sim.control.setFaults({ bytesNeverLandCount: 1 });
+        const f = await makeFile(fleet.dir, `No Sha Never Landed ${transport}.pkg`, 3 * MiB);
+        const job = await upload(f.path, { transport });
+        await fleet.sim.control.clearFaults();
+        expect(await job.getState(), job.failedReason).toBe('completed');
+        const r = job.returnvalue as UploadResult;
+        expect(r).toMatchObject({ sha3_512: sha3(f.path) });
+        const pkg = await jamf.getPackage(r.packageId);
+        expect(pkg).toMatchObject({ hashValue: sha3(f.path), size: 3 * MiB });
+        expect(pkg.sha256 ?? undefined).toBeUndefined();
+        expect(await resends(fleet)).toBe(before + 1);
+      }
+      const staleSizeMs = 3_000;
+      const v1 = await makeFile(fleet.dir, 'No Sha Stale Size.pkg', 1 * MiB);
+      expect(await (await upload(v1.path)).getState()).toBe('completed');
+      await fleet.sim.control.setFaults({ staleSizeMs });
+      const v2 = await makeFile(fleet.dir, 'No Sha Stale Size.pkg', 2 * MiB);
+      const job = await upload(v2.path, { ifExists: 'replace' });
+      await fleet.sim.control.clearFaults();
+      expect(await job.getState(), job.failedReason).toBe('completed');
+      const r = job.returnvalue as UploadResult;
+      expect(r).toMatchObject({ outcome: 'replaced', sha3_512: sha3(v2.path) });
+      expect(r.durationMs).toBeGreaterThanOrEqual(staleSizeMs);
+    } finally {
+      await fleet.sim.control.clearFaults();
+      await fleet.sim.control.setSettings({ packageSha256: true });
+    }
+  });
+
   it('an expired CloudFront download URL is refreshed mid-download, and the file is verified', async () => {
     // Six 20 MiB ranges, five at a time (RANGE_CONCURRENCY), at 10 MiB/s each: the sixth
     // starts about 2 s in, after the 1 s URL expired.
@@ -191,6 +225,7 @@ describe('a record that shows the local hash is not success', () => {
   it('a record echoing the local hash, before Jamf processed the file, keeps the job from completing', async () => {
     const f = await makeFile(fleet.dir, 'Echoed.pkg', 1 * MiB);
     const local = sha3(f.path);
+    const localSha256 = createHash('sha256').update(readFileSync(f.path)).digest('hex');
     // Someone (an older client) wrote the local hash into the record: Jamf shows it back.
     const api = simApi(fleet.sim.info, await simToken(fleet.sim.info));
     const res = await api('/api/v1/packages', {
@@ -201,6 +236,7 @@ describe('a record that shows the local hash is not success', () => {
         fileName: 'Echoed.pkg',
         hashType: 'SHA3_512',
         hashValue: local,
+        sha256: localSha256,
       },
     });
     expect(res.status).toBe(201);

@@ -85,6 +85,10 @@ const program = new Command()
   .option('--cdn-type <type>', 'cloud distribution point: JAMF_CLOUD, AWS or NONE', cdnType)
   .option('--deprecation-header', 'send Deprecation: date="2025-08-28T00:00:00Z" on /api/v1/jcds/*')
   .option('--no-jcds', 'answer every /api/v1/jcds/* endpoint with 404')
+  .option(
+    '--no-package-sha256',
+    'package records carry no sha256 (a tenant that does not fill it; also JCDS_SIM_PACKAGE_SHA256=0)',
+  )
   .option('--client-id <id>', 'OAuth client id', DEFAULT_CLIENT_ID)
   .option('--client-secret <secret>', 'OAuth client secret', DEFAULT_CLIENT_SECRET)
   .option('--username <name>', 'user account for /api/v1/auth/token', DEFAULT_USERNAME)
@@ -111,6 +115,7 @@ interface CliOptions {
   cdnType?: CdnType;
   deprecationHeader?: boolean;
   jcds: boolean;
+  packageSha256: boolean;
   clientId: string;
   clientSecret: string;
   username: string;
@@ -142,6 +147,7 @@ const sim = await startSimulator({
   ...(opts.cdnType === undefined ? {} : { cdnType: opts.cdnType }),
   deprecationHeader: opts.deprecationHeader ?? false,
   jcds: opts.jcds,
+  packageSha256: opts.packageSha256 && process.env['JCDS_SIM_PACKAGE_SHA256'] !== '0',
   clientId: opts.clientId,
   clientSecret: opts.clientSecret,
   username: opts.username,

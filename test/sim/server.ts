@@ -59,6 +59,11 @@ export interface SimulatorOptions {
   cdnType?: CdnType;
   /** Adds `Deprecation: date="2025-08-28T00:00:00Z"` to the JCDS answers. @defaultValue false */
   deprecationHeader?: boolean;
+  /**
+   * False: package records carry no `sha256` (a tenant that does not fill it; run-time
+   * switchable as the setting packageSha256). @defaultValue true
+   */
+  packageSha256?: boolean;
   /** False answers every /api/v1/jcds/* with 404. @defaultValue true */
   jcds?: boolean;
   clientId?: string;
@@ -144,6 +149,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     processingMs: options.processingMs ?? 300,
     cdnType: options.cdnType ?? 'JAMF_CLOUD',
     deprecationHeader: options.deprecationHeader ?? false,
+    packageSha256: options.packageSha256 ?? true,
   };
   for (const [name, value] of Object.entries(settings)) {
     if (name === 'processingMs') {

@@ -54,6 +54,7 @@ export { MAX_PART_NUMBER, MIN_PART_SIZE } from './s3/store-layout.ts';
 export { StoreError, type CompletePart, type StoreErrorCode } from './s3/multipart-rules.ts';
 export type {
   PartChecksum,
+  UploadChecksum,
   PartInfo,
   UploadInfo,
   WriteOptions,
@@ -213,6 +214,7 @@ export class DiskObjectStore implements ObjectStore {
     bucket: string,
     key: string,
     contentType?: string,
+    checksum?: layout.UploadChecksum,
   ): Promise<UploadInfo> {
     const uploadId = randomBytes(24).toString('base64url');
     const record: UploadRecord = {
@@ -221,6 +223,7 @@ export class DiskObjectStore implements ObjectStore {
       uploadId,
       initiated: new Date().toISOString(),
       contentType,
+      ...(checksum ? { checksum } : {}),
     };
     await layout.writeUpload(this.dataDir, record);
     this.uploads.set(uploadId, { record, parts: new Map() });
@@ -299,7 +302,7 @@ export class DiskObjectStore implements ObjectStore {
     }
     const u = this.openUpload(bucket, key, uploadId);
     if (!u) throw noSuchUpload();
-    const records = validateCompletion(parts, u.parts);
+    const records = validateCompletion(parts, u.parts, u.record.checksum);
     const version = randomUUID();
     const manifest: Manifest = {
       bucket,

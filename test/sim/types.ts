@@ -105,6 +105,12 @@ export interface Faults {
   jamfDropCount?: number;
   /** UploadPart for these part numbers always fails (500 InternalError), for every upload. */
   failPartNumbers?: number[];
+  /**
+   * UploadPart for these part numbers has the first byte of its body flipped on the way in
+   * (after the client computed its checksum), for every upload: bytes corrupted in flight,
+   * which S3 refuses with BadDigest (the part's x-amz-checksum-crc32 or Content-MD5).
+   */
+  corruptPartNumbers?: number[];
   /** Throttle S3 request/response bodies to this many bytes per second per request. */
   s3BytesPerSecond?: number;
   /**

@@ -96,12 +96,19 @@ describe('docker-compose.yml', () => {
       ...services['cli']!.entrypoint!,
     ].filter(a => a.endsWith('.ts') || a.endsWith('.js'));
     expect(files).toEqual([
-      'worker/main.ts',
-      'worker/monitor/main.ts',
+      'dist/worker/main.js',
+      'dist/worker/monitor/main.js',
       'test/sim/main.ts',
       'bin/jcds.js',
     ]);
-    for (const f of files) expect(existsSync(join(ROOT, f)), f).toBe(true);
+    // dist/ is the image's build of the sources (its build stage runs scripts/build.js).
+    const source = (f: string): string => f.replace(/^dist\/(.*)\.js$/, '$1.ts');
+    for (const f of files) expect(existsSync(join(ROOT, source(f))), f).toBe(true);
+    expect(dockerfile).toMatch(/^RUN node scripts\/build\.js$/m);
+    expect(dockerfile.slice(dockerfile.search(/AS runtime/))).toContain(
+      'COPY --from=build /app/dist ./dist',
+    );
+    expect(dockerfile).toMatch(/^CMD .*"dist\/worker\/main\.js"\]$/m);
   });
 
   it('configures the worker with the design.md environment names, and only known ones', () => {

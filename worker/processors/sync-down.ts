@@ -2,7 +2,10 @@
  * Planning of `sync down DIR`: which JCDS files are missing in DIR or differ from the
  * local copy (size, then MD5; SHA3-512 when JCDS lists no MD5). Local hashes come from
  * the Redis cache (path + size + mtime) so a second run reads nothing: the download
- * processor records the hashes of every file it verified.
+ * processor records the hashes of every file it verified (one verified by its package
+ * record's SHA-256 gets the MD5 and SHA3-512 of the listing, which that record's equal:
+ * worker/processors/download.ts verifySha256), so the comparison below stays the
+ * listing's own and costs no read.
  */
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -52,6 +55,7 @@ export async function planSyncDown(
             { size: st.size, mtimeMs: st.mtimeMs },
             counts,
             signal,
+            ['md5', 'sha3_512'],
           );
           const same = f.md5
             ? f.md5.toLowerCase() === local.md5

@@ -1,8 +1,11 @@
 /**
  * Local file hashes cached in Redis by path, valid while the file's size and mtime are
  * the ones hashed: a nightly sync over hundreds of unchanged multi-GiB packages reads no
- * file again. A download that verified a file records its hashes too (the bytes are
- * Jamf's, their hashes are known).
+ * file again. An entry holds the hashes computed so far (SHA-256 for sync up; MD5 and
+ * SHA3-512 for sync down and the fallbacks); a hash an entry lacks is computed and added.
+ * Entries of earlier versions hold no SHA-256: sync up hashes those files again. A
+ * download that verified a file records its hashes too (the bytes are Jamf's, their
+ * hashes are known).
  *
  * Bounded (docs/reliability.md, "Redis key families"): one Redis hash per folder,
  * `{jcds}:hash-cache:<digest of the folder's absolute path>`, one field per absolute file
@@ -21,8 +24,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { AppError } from '../../shared/errors.ts';
-import { hashFile } from '../../shared/hash/index.ts';
-import type { FileHashes } from '../../shared/queues/jobs.ts';
+import { hashFileWith, type HashKind } from '../../shared/hash/index.ts';
 import { QUEUE_PREFIX } from '../../shared/queues/names.ts';
 
 /** The one hash of versions before the per-folder cache (deleted by any sync run). */
@@ -49,8 +51,24 @@ return 1`;
 interface Entry {
   size: number;
   mtimeMs: number;
-  md5: string;
-  sha3_512: string;
+  sha256?: string;
+  md5?: string;
+  sha3_512?: string;
+}
+
+const KINDS: readonly HashKind[] = ['sha256', 'sha3_512', 'md5'];
+const HEX = /^[0-9a-f]+$/;
+
+/** The hashes a cache entry (or what a caller gives) holds, by kind. */
+export type CachedHashes = Partial<Record<HashKind, string>>;
+
+function hashesOf(e: Partial<Entry>): CachedHashes {
+  const out: CachedHashes = {};
+  for (const k of KINDS) {
+    const v = e[k];
+    if (typeof v === 'string' && HEX.test(v)) out[k] = v;
+  }
+  return out;
 }
 
 export interface HashCounters {
@@ -78,27 +96,23 @@ export class HashCache {
     this.key = hashCacheKey(this.dir);
   }
 
-  async get(path: string, st: StatInfo): Promise<FileHashes | undefined> {
+  /** The cached hashes of `path` while its size and mtime are the ones hashed ({} else). */
+  async get(path: string, st: StatInfo): Promise<CachedHashes> {
     this.seen.add(path);
     const raw = await this.redis.hget(this.key, path);
-    if (!raw) return undefined;
+    if (!raw) return {};
     try {
-      const e = JSON.parse(raw) as Entry;
-      if (e.size === st.size && e.mtimeMs === st.mtimeMs && e.md5 && e.sha3_512)
-        return { md5: e.md5, sha3_512: e.sha3_512 };
+      const e = JSON.parse(raw) as Partial<Entry>;
+      if (e.size === st.size && e.mtimeMs === st.mtimeMs) return hashesOf(e);
     } catch {
       // A malformed entry is a miss; it is overwritten below.
     }
-    return undefined;
+    return {};
   }
 
-  async set(path: string, st: StatInfo, hashes: FileHashes): Promise<void> {
-    const entry: Entry = {
-      size: st.size,
-      mtimeMs: st.mtimeMs,
-      md5: hashes.md5,
-      sha3_512: hashes.sha3_512,
-    };
+  /** Records hashes of `path` at this size and mtime (replacing the entry). */
+  async set(path: string, st: StatInfo, hashes: CachedHashes): Promise<void> {
+    const entry: Entry = { size: st.size, mtimeMs: st.mtimeMs, ...hashesOf(hashes) };
     this.seen.add(path);
     await this.redis.eval(
       SET_ENTRY,
@@ -137,22 +151,25 @@ export class HashCache {
   }
 
   /**
-   * The hashes of `path` as it is now: from the cache when size and mtime still match,
-   * otherwise read (in a worker thread) and cached. A file that changes while it is being
-   * hashed is refused (FILE_CHANGED) rather than cached with a hash of a mixture.
+   * The hashes `kinds` of `path` as it is now: from the cache when size and mtime still
+   * match and the entry holds them all, otherwise the missing ones are read (one worker
+   * thread each) and added to the entry. A file that changes while it is being hashed is
+   * refused (FILE_CHANGED) rather than cached with a hash of a mixture.
    */
-  async hash(
+  async hash<K extends HashKind>(
     path: string,
     st: StatInfo,
     counters: HashCounters,
-    signal?: AbortSignal,
-  ): Promise<FileHashes> {
+    signal: AbortSignal | undefined,
+    kinds: readonly K[],
+  ): Promise<{ [P in K]: string }> {
     const cached = await this.get(path, st);
-    if (cached) {
+    const missing = kinds.filter(k => cached[k] === undefined);
+    if (missing.length === 0) {
       counters.hashCacheHits++;
-      return cached;
+      return cached as { [P in K]: string };
     }
-    const h = await hashFile(path, signal ? { signal } : {});
+    const h = await hashFileWith(path, missing, signal ? { signal } : {});
     counters.hashesComputed++;
     counters.bytesHashed += h.bytes;
     const after = await stat(path);
@@ -162,8 +179,9 @@ export class HashCache {
         `${path} changed while it was being hashed: it is left for the next sync run.`,
       );
     }
-    const hashes = { md5: h.md5, sha3_512: h.sha3_512 };
+    const { bytes: _b, ...digests } = h;
+    const hashes: CachedHashes = { ...cached, ...digests };
     await this.set(path, st, hashes);
-    return hashes;
+    return hashes as { [P in K]: string };
   }
 }

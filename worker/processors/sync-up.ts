@@ -6,10 +6,11 @@
  * (`--follow-symlinks`, options.followSymlinks). A link to a file inside the folder is
  * published under the link's name: it is the folder's own file. The upload records the
  * identity of the file reached, so a link re-pointed later fails FILE_CHANGED.
- * "Changed" means the local hash differs from the package record's (SHA3-512, or MD5
- * where that is all Jamf has), looked up by file name; local hashes come from the Redis
- * cache when the file's size and mtime are the ones hashed, so unchanged files are not
- * read. The upload jobs are built the way Producer.upload builds them (same data, same
+ * "Changed" means the local hash differs from the package record's, looked up by file
+ * name, on the hash an upload converges on: SHA-256 against the `sha256` Jamf computed
+ * (SHA3-512 against `hashValue` when the record carries no `sha256`, MD5 where that is all
+ * it has: shared/upload/content.ts); local hashes come from the Redis cache when the file's
+ * size and mtime are the ones hashed, so unchanged files are not read. The upload jobs are built the way Producer.upload builds them (same data, same
  * per-file-name deduplication) with the known hashes passed along, so the upload does
  * not hash the file again.
  */
@@ -36,7 +37,7 @@ import { uploadDedupId } from '../../shared/queues/names.ts';
 import type { JamfClient } from '../../shared/jamf/client.ts';
 import type { HashCache } from './sync-hash-cache.ts';
 import { identifiedFile } from '../../shared/file-identity.ts';
-import { sameContent } from '../../shared/upload/content.ts';
+import { comparableHash, sameContent } from '../../shared/upload/content.ts';
 
 export interface PlannedJob {
   queue: 'upload' | 'download';
@@ -175,13 +176,17 @@ export async function planSyncUp(
     signal?.throwIfAborted();
     try {
       const file = await checkSyncFile(join(dir, name), realDir, follow);
+      const pkg = packages.get(file.fileName);
+      // SHA-256 always (the upload converges on it); the record's own hash when it has
+      // another (no sha256), to compare with it.
+      const other = pkg ? comparableHash(pkg) : undefined;
       const hashes: FileHashes = await cache.hash(
         file.path,
         { size: file.size, mtimeMs: file.mtimeMs },
         counts,
         signal,
+        other && other !== 'sha256' ? ['sha256', other] : ['sha256'],
       );
-      const pkg = packages.get(file.fileName);
       if (pkg && sameContent(pkg, hashes)) {
         counts.unchanged++;
         return;

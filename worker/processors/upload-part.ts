@@ -1,11 +1,12 @@
 /**
  * The `upload-part` queue: part jobs send one byte range of a file as one S3 part, and
  * the hash job (told apart by its data: it has no part number) computes the file's
- * SHA3-512 and MD5 while the parts go up (shared/upload/part-queue.ts adds both).
+ * SHA-256 while the parts go up (shared/upload/part-queue.ts adds both).
  *
  * A part reads exactly its range, checks the file did not change (size and mtime as
- * enqueued, before and after the read), sends it with Content-MD5 so S3 checks the bytes,
- * and returns {partNumber, etag, size}: that return value is the checkpoint, kept by
+ * enqueued, before and after the read), sends it with a checksum S3 checks the bytes with
+ * (x-amz-checksum-crc32; Content-MD5 for an upload an earlier version created), and
+ * returns {partNumber, etag, size, checksumCRC32}: that return value is the checkpoint, kept by
  * BullMQ in the parent's `processed` hash. ExpiredToken renews the credentials for the
  * fleet and resends without using an attempt; SlowDown rate-limits the part queue.
  */
@@ -81,7 +82,7 @@ export function partBuffers(config: Pick<Config, 'partSize' | 'partConcurrency'>
 }
 
 /**
- * Sends one part. Its checkpoint, the returned ETag, reaches the parent through BullMQ's
+ * Sends one part. Its checkpoint, the returned ETag and CRC32, reaches the parent through BullMQ's
  * move to completed, which checks the lock's token: a stale worker's result is refused
  * there. The lock is also checked before the bytes go and after they went, so a worker
  * woken past its lock stops at once (LOCK_LOST) instead of sending a part the new owner
@@ -96,10 +97,10 @@ export async function processPart(
   await lock.check(`send part ${d.partNumber}`);
   await assertUnchanged(d);
   const body = await readRange(deps.buffers, d, d.offset, d.length);
-  let etag;
+  let sent;
   try {
     await assertUnchanged(d);
-    etag = await deps.engine.sendPart(
+    sent = await deps.engine.sendPart(
       d,
       { partNumber: d.partNumber, body, what: d.fileName },
       signal,
@@ -112,7 +113,7 @@ export async function processPart(
   await lock.check(`record part ${d.partNumber}`);
   deps.metrics.bytesUploaded(d.length);
   await bumpParentProgress(deps.redis, d, d.length).catch(() => undefined);
-  return { partNumber: d.partNumber, etag, size: d.length };
+  return { partNumber: d.partNumber, size: d.length, ...sent };
 }
 
 export async function processHash(
@@ -129,7 +130,7 @@ export async function processHash(
     );
   // Its result is fenced by BullMQ's move; a stale run stops here, saying so.
   await lock.check('record the hash');
-  return { kind: 'hash', sha3_512: h.sha3_512, md5: h.md5 };
+  return { kind: 'hash', sha256: h.sha256 };
 }
 
 export function partProcessor(deps: PartDeps, queue: Queue) {

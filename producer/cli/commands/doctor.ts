@@ -14,10 +14,9 @@ import {
   checkJson,
   formatCheck,
   formatSummary,
-  runDoctor,
   summarize,
   summaryJson,
-} from '../../doctor/index.ts';
+} from '../../doctor/report.ts';
 import { intArg, type CliContext } from '../context.ts';
 import { EXIT } from '../exit.ts';
 import { emitJson } from '../io.ts';
@@ -38,6 +37,7 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
       const { io } = ctx;
       const json = Boolean(opts.json);
       if (!json) io.err('jcds doctor: checking the setup of this machine\n\n');
+      const { runDoctor } = await import('../../doctor/run.ts');
       const results = await runDoctor(io.env, {
         timeoutMs: opts.timeout === undefined ? DEFAULT_TIMEOUT_MS : opts.timeout * 1000,
         signal: ctx.signal,

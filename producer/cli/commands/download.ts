@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import type { DownloadJobData } from '../../../shared/queues/jobs.ts';
 import type { CliContext } from '../context.ts';
-import { followAndReport, printEnqueued, type EnqueuedJob } from '../wait.ts';
+import type { EnqueuedJob } from '../enqueued.ts';
 
 interface DownloadOptions {
   wait?: boolean;
@@ -23,8 +23,11 @@ export function registerDownload(program: Command, ctx: CliContext): void {
     .option('--json', 'print NDJSON on stdout')
     .option('--overwrite', 'replace the destination if it exists')
     .action(async (fileName: string, dest: string, opts: DownloadOptions) => {
-      ctx.config();
-      const producer = await ctx.producer();
+      await ctx.config();
+      const [producer, { followAndReport, printEnqueued }] = await Promise.all([
+        ctx.producer(),
+        import('../enqueued.ts'),
+      ]);
       const jobId = await producer.download({ fileName, dest, overwrite: Boolean(opts.overwrite) });
       const stored = await producer.queues.download.getJob(jobId);
       const data = stored?.data as DownloadJobData | undefined;

@@ -1,12 +1,12 @@
 /**
  * `jcds ls [--json]`: the files in JCDS and the package records in Jamf Pro side by side,
- * joined on the file name (name, size, SHA3-512, package id). Needs the Jamf variables.
+ * joined on the file name (name, size, SHA-256, SHA3-512, package id). Needs the Jamf variables.
  * A server without the JCDS v1 endpoints (404) lists the packages alone. The table is the
  * command's output (stdout: `jcds ls > files.txt`); the count line is a note (stderr).
  */
 import type { Command } from 'commander';
 import { errorCode } from '../../../shared/errors.ts';
-import { JamfClient, type JamfPackage, type JcdsFile } from '../../../shared/jamf/index.ts';
+import type { JamfPackage, JcdsFile } from '../../../shared/jamf/index.ts';
 import type { CliContext } from '../context.ts';
 import { formatBytes, table } from '../format.ts';
 import { emitJson } from '../io.ts';
@@ -14,6 +14,8 @@ import { emitJson } from '../io.ts';
 export interface LsRow {
   fileName: string;
   size: number | null;
+  /** The record's `sha256` (Jamf computes it; uploads are verified against it). */
+  sha256: string | null;
   sha3: string | null;
   md5: string | null;
   packageId: string | null;
@@ -28,6 +30,7 @@ export function joinFiles(files: JcdsFile[] | undefined, packages: JamfPackage[]
     rows.set(f.fileName, {
       fileName: f.fileName,
       size: f.length,
+      sha256: null,
       sha3: f.sha3 ?? null,
       md5: f.md5 ?? null,
       packageId: null,
@@ -42,12 +45,14 @@ export function joinFiles(files: JcdsFile[] | undefined, packages: JamfPackage[]
     if (row) {
       row.packageId = String(p.id);
       row.packageName = p.packageName;
+      row.sha256 ??= p.sha256 ?? null;
       row.sha3 ??= sha3;
       row.md5 ??= p.md5 ?? null;
     } else {
       rows.set(p.fileName, {
         fileName: p.fileName,
         size: size !== null && Number.isFinite(size) ? size : null,
+        sha256: p.sha256 ?? null,
         sha3,
         md5: p.md5 ?? null,
         packageId: String(p.id),
@@ -65,7 +70,8 @@ export function registerLs(program: Command, ctx: CliContext): void {
     .description('list JCDS files and Jamf Pro packages side by side (needs the Jamf variables)')
     .option('--json', 'print one JSON object per file, then a summary, on stdout')
     .action(async (opts: { json?: boolean }) => {
-      const config = ctx.config({ requireJamf: true });
+      const config = await ctx.config({ requireJamf: true });
+      const { JamfClient } = await import('../../../shared/jamf/index.ts');
       const client = new JamfClient({
         baseUrl: config.jamfUrl!,
         auth: config.jamfAuth!,
@@ -102,10 +108,11 @@ export function registerLs(program: Command, ctx: CliContext): void {
       const { io } = ctx;
       io.out(
         table(
-          ['NAME', 'SIZE', 'SHA3-512', 'PACKAGE', 'PACKAGE NAME'],
+          ['NAME', 'SIZE', 'SHA-256', 'SHA3-512', 'PACKAGE', 'PACKAGE NAME'],
           rows.map(r => [
             r.fileName,
             r.size === null ? '-' : formatBytes(r.size),
+            r.sha256 ? `${r.sha256.slice(0, 16)}…` : '-',
             r.sha3 ? `${r.sha3.slice(0, 16)}…` : '-',
             r.packageId ?? (r.inJcds ? '(none)' : '-'),
             r.packageName ?? '',

@@ -6,7 +6,6 @@
  */
 import type { Command } from 'commander';
 import { intArg, type CliContext } from '../context.ts';
-import { runChild } from '../launch.ts';
 
 export function registerMonitor(program: Command, ctx: CliContext): void {
   program
@@ -28,7 +27,8 @@ export function registerMonitor(program: Command, ctx: CliContext): void {
     )
     .action(
       async (opts: { port: number; host: string; readOnly?: boolean; allowWrites?: boolean }) => {
-        ctx.config();
+        await ctx.config();
+        const { runChild } = await import('../launch.ts');
         const args = [
           '--port',
           String(opts.port),

@@ -8,8 +8,7 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
 import { emitJson } from '../io.ts';
-import { jobRef } from '../views.ts';
-import { followAndReport, type EnqueuedJob } from '../wait.ts';
+import type { EnqueuedJob } from '../enqueued.ts';
 
 interface RetryOptions {
   wait?: boolean;
@@ -26,8 +25,11 @@ export function registerRetry(program: Command, ctx: CliContext): void {
     .option('--wait', 'follow the job until it ends')
     .option('--json', 'print NDJSON on stdout')
     .action(async (ref: string, opts: RetryOptions) => {
-      ctx.config();
-      const producer = await ctx.producer();
+      await ctx.config();
+      const [producer, { followAndReport, jobRef }] = await Promise.all([
+        ctx.producer(),
+        import('../enqueued.ts'),
+      ]);
       const r = await producer.retry(ref);
       const job: EnqueuedJob = {
         queue: producer.queues[r.queue],

@@ -51,7 +51,7 @@ export function registerSchedule(program: Command, ctx: CliContext): void {
         dir: string,
         opts: { cron: string; tz?: string; json?: boolean },
       ) => {
-        ctx.config();
+        await ctx.config();
         const producer = await ctx.producer();
         const s = await producer.addSchedule({
           name,
@@ -74,7 +74,7 @@ export function registerSchedule(program: Command, ctx: CliContext): void {
     .description('list the schedules')
     .option('--json', 'one JSON object per schedule on stdout')
     .action(async (opts: { json?: boolean }) => {
-      ctx.config();
+      await ctx.config();
       const list = await (await ctx.producer()).listSchedules();
       if (opts.json) {
         for (const s of list) emitJson(ctx.io, { event: 'schedule', ...s });
@@ -109,7 +109,7 @@ export function registerSchedule(program: Command, ctx: CliContext): void {
     .argument('<name>', 'the schedule name')
     .option('--json', 'print {event:"removed"} on stdout')
     .action(async (name: string, opts: { json?: boolean }) => {
-      ctx.config();
+      await ctx.config();
       await (await ctx.producer()).removeSchedule(name);
       if (opts.json) emitJson(ctx.io, { event: 'removed', name });
       else ctx.io.err(`Schedule ${name} removed.\n`);

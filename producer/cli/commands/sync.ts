@@ -6,7 +6,7 @@
 import { Argument, Option, type Command } from 'commander';
 import type { IfExists, SyncDirection } from '../../../shared/queues/jobs.ts';
 import type { CliContext } from '../context.ts';
-import { followAndReport, printEnqueued, type EnqueuedJob } from '../wait.ts';
+import type { EnqueuedJob } from '../enqueued.ts';
 
 interface SyncOptions {
   wait?: boolean;
@@ -40,8 +40,11 @@ export function registerSync(program: Command, ctx: CliContext): void {
       'sync up: also publish files that symbolic links in the folder point to outside it',
     )
     .action(async (direction: SyncDirection, dir: string, opts: SyncOptions) => {
-      ctx.config();
-      const producer = await ctx.producer();
+      await ctx.config();
+      const [producer, { followAndReport, printEnqueued }] = await Promise.all([
+        ctx.producer(),
+        import('../enqueued.ts'),
+      ]);
       const jobId = await producer.sync({
         direction,
         dir,

@@ -2,15 +2,17 @@
  * `jcds upload FILE... [--wait] [--json] [--if-exists skip|replace|fail] [--category NAME]
  * [--priority N] [--package-priority N]`: validates every file first (nothing is enqueued
  * when one is bad), enqueues them in bulk, and with --wait follows them to the end.
+ *
+ * The action imports what it needs when it runs (the file checks, the producer: ioredis
+ * and BullMQ's Queue), so that defining the command for `jcds --help` loads none of it.
  */
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { AppError, errorCode, type ErrorCode } from '../../../shared/errors.ts';
-import { checkUploadFile } from '../../../shared/files.ts';
 import type { IfExists } from '../../../shared/queues/jobs.ts';
 import { intArg, type CliContext } from '../context.ts';
-import { followAndReport, printEnqueued, type EnqueuedJob } from '../wait.ts';
+import type { EnqueuedJob } from '../enqueued.ts';
 
 interface UploadOptions {
   wait?: boolean;
@@ -41,9 +43,12 @@ export function registerUpload(program: Command, ctx: CliContext): void {
       intArg(1, 20),
     )
     .action(async (files: string[], opts: UploadOptions) => {
-      ctx.config();
+      await ctx.config();
       await checkAll(files);
-      const producer = await ctx.producer();
+      const [producer, { followAndReport, printEnqueued }] = await Promise.all([
+        ctx.producer(),
+        import('../enqueued.ts'),
+      ]);
       const pkg = {
         ...(opts.category !== undefined ? { category: opts.category } : {}),
         ...(opts.packagePriority !== undefined ? { priority: opts.packagePriority } : {}),
@@ -91,6 +96,7 @@ async function checkNotFolder(path: string): Promise<void> {
  * file's, so a missing file is FILE_NOT_FOUND for people and for programs alike.
  */
 async function checkAll(files: string[]): Promise<void> {
+  const { checkUploadFile } = await import('../../../shared/files.ts');
   const results = await Promise.allSettled(
     files.map(async f => {
       await checkNotFolder(f);

@@ -7,9 +7,6 @@
  */
 import type { Command } from 'commander';
 import { ConfigError } from '../../../shared/errors.ts';
-import { rotateFleetSecret } from '../../../shared/fleet-secret.ts';
-import { connectProducer } from '../../../shared/queues/connection.ts';
-import { vaultKey } from '../../../shared/vault.ts';
 import type { CliContext } from '../context.ts';
 import { emitJson } from '../io.ts';
 
@@ -24,13 +21,18 @@ export function registerVault(program: Command, ctx: CliContext): void {
     )
     .option('--json', 'print NDJSON on stdout')
     .action(async (opts: { json?: boolean }) => {
-      const config = ctx.config();
+      const config = await ctx.config();
       if (!config.fleetSecret || !config.fleetSecretPrevious) {
         throw new ConfigError(
           'CONFIG_INVALID',
           'jcds vault rotate needs JCDS_FLEET_SECRET (the new secret) and JCDS_FLEET_SECRET_PREVIOUS (the one the fleet uses now): set both, as on the workers (README "Rotating the fleet secret").',
         );
       }
+      const [{ rotateFleetSecret }, { connectProducer }, { vaultKey }] = await Promise.all([
+        import('../../../shared/fleet-secret.ts'),
+        import('../../../shared/queues/connection.ts'),
+        import('../../../shared/vault.ts'),
+      ]);
       const redis = await connectProducer(config.redisUrl);
       try {
         const r = await rotateFleetSecret(redis, {

@@ -1,8 +1,6 @@
 /** `jcds worker [--concurrency N]`: runs one worker process (worker/main.ts) until a signal. */
 import type { Command } from 'commander';
 import { intArg, type CliContext } from '../context.ts';
-import { runChild } from '../launch.ts';
-import { workerNodeFlags } from '../../../shared/worker-flags.ts';
 
 export function registerWorker(program: Command, ctx: CliContext): void {
   program
@@ -21,7 +19,11 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     )
     .action(async (opts: { concurrency?: number; allowEviction?: boolean }) => {
       // Fail here with the usual advice rather than in the child.
-      const config = ctx.config({ requireJamf: true });
+      const config = await ctx.config({ requireJamf: true });
+      const [{ runChild }, { workerNodeFlags }] = await Promise.all([
+        import('../launch.ts'),
+        import('../../../shared/worker-flags.ts'),
+      ]);
       const env = {
         ...ctx.io.env,
         ...(opts.concurrency !== undefined

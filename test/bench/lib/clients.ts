@@ -1,9 +1,11 @@
 /**
  * The clients the fleet is compared with, each moving one whole file against an S3 target:
- * @aws-sdk/lib-storage Upload in this process, Debian's awscli v2 (/usr/bin/aws), boto3 as
- * jamf-pro-sdk-python drives it (/usr/bin/python3), curl on presigned URLs, and 20 MiB
- * ranges × 5 over plain HTTP. Each returns the wall-clock milliseconds of the transfer
- * (child processes: spawn to exit, so interpreter start-up is included).
+ * @aws-sdk/lib-storage Upload in this process, awscli v2, boto3 as jamf-pro-sdk-python
+ * drives it, curl on presigned URLs, and 20 MiB ranges × 5 over plain HTTP. The external
+ * ones are those probed at the start (lib/tools.ts: found on PATH, pyenv shims passed over).
+ * Each returns the wall-clock milliseconds of the transfer (child processes: spawn to exit,
+ * so interpreter start-up is included) and the CPU its client used (a child's whole
+ * process tree; lib-storage: this process).
  */
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
@@ -20,10 +22,35 @@ import { JamfClient } from '../../../shared/jamf/client.ts';
 import { createS3Client } from '../../../shared/s3/client.ts';
 import { awsEnvFor, jcdsS3, presigners, type Creds } from './env.ts';
 import { MiB, run } from './measure.ts';
+import { findOnPath, need, type Tools } from './tools.ts';
 
-const PY_DIR = join(import.meta.dirname, '..', 'py');
-export const AWS_BIN = '/usr/bin/aws';
-export const PYTHON_BIN = '/usr/bin/python3';
+export const PY_DIR = join(import.meta.dirname, '..', 'py');
+
+/** Wall-clock ms of one transfer and the CPU ms its client used (a process tree's, or ours). */
+export interface Timed {
+  ms: number;
+  cpuMs: number;
+}
+
+let tools: Tools | undefined;
+/** The tools probed at the start (lib/tools.ts); the clients below run these. */
+export function useTools(t: Tools): void {
+  tools = t;
+}
+/** The probed tools; unprobed (the diagnostic tools/), each is taken from PATH as it is. */
+export function currentTools(): Tools {
+  return (
+    tools ?? {
+      aws: findOnPath('aws') ?? 'aws',
+      python3: findOnPath('python3') ?? 'python3',
+      curl: findOnPath('curl') ?? 'curl',
+      boto3: true,
+      requests: true,
+      missing: {},
+    }
+  );
+}
+const bin = (tool: 'aws' | 'python3' | 'curl'): string => need(currentTools(), tool);
 
 /** One S3 endpoint with credentials and a bucket/prefix to write under. */
 export interface S3Target {
@@ -110,8 +137,9 @@ export async function libStorageUpload(
   key: string,
   partSize: number,
   queueSize: number,
-): Promise<number> {
+): Promise<Timed> {
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const upload = new Upload({
     client: t.s3,
     params: {
@@ -124,30 +152,30 @@ export async function libStorageUpload(
     leavePartsOnError: false,
   });
   await upload.done();
-  return performance.now() - t0;
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { ms, cpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
-export async function awsUpload(t: S3Target, path: string, key: string): Promise<number> {
-  const r = await run(
-    AWS_BIN,
+export async function awsUpload(t: S3Target, path: string, key: string): Promise<Timed> {
+  return run(
+    bin('aws'),
     ['--endpoint-url', t.endpoint, 's3', 'cp', path, `s3://${t.bucket}/${key}`, '--no-progress'],
     { env: t.awsEnv },
   );
-  return r.ms;
 }
 
-export async function awsDownload(t: S3Target, key: string, dest: string): Promise<number> {
-  const r = await run(
-    AWS_BIN,
+export async function awsDownload(t: S3Target, key: string, dest: string): Promise<Timed> {
+  return run(
+    bin('aws'),
     ['--endpoint-url', t.endpoint, 's3', 'cp', `s3://${t.bucket}/${key}`, dest, '--no-progress'],
     { env: t.awsEnv },
   );
-  return r.ms;
 }
 
-export async function boto3Upload(t: S3Target, path: string, key: string): Promise<number> {
-  const r = await run(
-    PYTHON_BIN,
+export async function boto3Upload(t: S3Target, path: string, key: string): Promise<Timed> {
+  return run(
+    bin('python3'),
     [
       join(PY_DIR, 'boto3_upload.py'),
       '--endpoint',
@@ -165,13 +193,12 @@ export async function boto3Upload(t: S3Target, path: string, key: string): Promi
     ],
     { env: t.awsEnv },
   );
-  return r.ms;
 }
 
 /** 20 MiB ranges, 5 at a time, written at their offsets (requests, /usr/bin/python3). */
-export async function rangedDownload(url: string, dest: string): Promise<number> {
-  const r = await run(
-    PYTHON_BIN,
+export async function rangedDownload(url: string, dest: string): Promise<Timed> {
+  return run(
+    bin('python3'),
     [
       join(PY_DIR, 'ranged_download.py'),
       '--url',
@@ -185,23 +212,21 @@ export async function rangedDownload(url: string, dest: string): Promise<number>
     ],
     { env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8' } },
   );
-  return r.ms;
 }
 
 /** curl single-stream PUT of a whole file to a presigned URL. */
-export async function curlPut(url: string, path: string): Promise<number> {
-  const r = await run('curl', ['-sS', '--fail', '-o', '/dev/null', '-T', path, url]);
-  return r.ms;
+export async function curlPut(url: string, path: string): Promise<Timed> {
+  return run(bin('curl'), ['-sS', '--fail', '-o', '/dev/null', '-T', path, url]);
 }
 
 /** curl single-stream GET of a presigned URL to a file (or /dev/null). */
-export async function curlGet(url: string, dest: string): Promise<number> {
-  const r = await run('curl', ['-sS', '--fail', '-o', dest, url]);
-  return r.ms;
+export async function curlGet(url: string, dest: string): Promise<Timed> {
+  return run(bin('curl'), ['-sS', '--fail', '-o', dest, url]);
 }
 
-export async function toolVersions(): Promise<Record<string, string>> {
-  const first = async (cmd: string, args: string[]): Promise<string> => {
+export async function toolVersions(t: Tools): Promise<Record<string, string>> {
+  const first = async (cmd: string | undefined, args: string[]): Promise<string> => {
+    if (!cmd) return 'missing';
     try {
       const r = await run(cmd, args, { env: { PATH: '/usr/bin:/bin' } });
       return `${r.stdout}${r.stderr}`.trim().split('\n')[0] ?? '';
@@ -209,11 +234,14 @@ export async function toolVersions(): Promise<Record<string, string>> {
       return `unavailable (${(err as Error).message.split('\n')[0]})`;
     }
   };
+  const py = (mod: string): Promise<string> =>
+    first(t.python3, ['-c', `import ${mod}; print("${mod}", ${mod}.__version__)`]);
   return {
     node: process.version,
-    awscli: await first(AWS_BIN, ['--version']),
-    boto3: await first(PYTHON_BIN, ['-c', 'import boto3; print("boto3", boto3.__version__)']),
-    curl: await first('curl', ['--version']),
+    awscli: await first(t.aws, ['--version']),
+    boto3: t.boto3 ? await py('boto3') : 'missing',
+    requests: t.requests ? await py('requests') : 'missing',
+    curl: await first(t.curl, ['--version']),
     redis: await first('redis-server', ['--version']),
   };
 }

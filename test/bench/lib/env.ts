@@ -91,7 +91,10 @@ export function presigners(s3: S3Client, bucket: string): Pick<Creds, 'presignGe
 }
 
 export async function startBenchEnv(): Promise<BenchEnv> {
-  const fleet = await startFleet({ env: WORKER_ENV, simArgs: ['--credential-ttl', '21600'] });
+  const fleet = await startFleet({
+    env: WORKER_ENV,
+    simArgs: ['--credential-ttl', '21600', '--log-level', 'info'],
+  });
   const info = fleet.sim.info;
   const jamf = new JamfClient({
     baseUrl: info.jamfUrl,

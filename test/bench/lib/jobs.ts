@@ -15,7 +15,7 @@ export interface JobTimes {
 }
 
 export class JobWatcher {
-  private readonly times = new Map<string, JobTimes>();
+  private readonly seen = new Map<string, JobTimes>();
   private readonly waiters = new Map<string, Array<() => void>>();
   private readonly events: QueueEvents;
   private readonly onProgress: (a: { jobId: string; data: unknown }) => void;
@@ -50,10 +50,10 @@ export class JobWatcher {
   }
 
   private entry(jobId: string): JobTimes {
-    let e = this.times.get(jobId);
+    let e = this.seen.get(jobId);
     if (!e) {
       e = {};
-      this.times.set(jobId, e);
+      this.seen.set(jobId, e);
     }
     return e;
   }
@@ -61,6 +61,11 @@ export class JobWatcher {
   private wake(jobId: string): void {
     for (const w of this.waiters.get(jobId) ?? []) w();
     this.waiters.delete(jobId);
+  }
+
+  /** What was seen of a job so far (performance.now() times), if anything. */
+  times(jobId: string): JobTimes | undefined {
+    return this.seen.get(jobId);
   }
 
   /** Resolves when the job completed; throws with BullMQ's reason when it failed. */

@@ -3,7 +3,7 @@
  * exit, and a process's peak resident set (VmHWM) read from /proc.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
@@ -60,36 +60,85 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; valu
 }
 
 export interface RunResult {
+  /** Wall-clock ms from the command's spawn to its exit. */
   ms: number;
+  /** CPU time (user + system, ms) of the command and every process it waited for. */
+  cpuMs: number;
+  /** Epoch ms at the command's spawn (to compare with times other processes logged). */
+  startedAt: number;
   code: number | null;
   stdout: string;
   stderr: string;
 }
 
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  timeoutMs?: number;
+  /** Called with each complete line of stdout as it arrives, with the epoch ms it came. */
+  onLine?: (line: string, at: number) => void;
+}
+
 /**
- * Runs a command to its end and times it from spawn to exit. A non-zero exit throws with
- * the output's tail. `env` replaces the environment entirely (no inherited AWS_* or pyenv).
+ * bash runs the command and reports on fd 3 when it started and ended (EPOCHREALTIME,
+ * bash 5) and `times`: the user and system CPU of the children it waited for, which counts
+ * every process of the tree that was reaped (a Python's threads, awscli, node's workers).
+ * bash's own start-up is outside the start/end pair.
  */
-export function run(
-  cmd: string,
-  args: string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
-): Promise<RunResult> {
+const WRAP =
+  's=$EPOCHREALTIME; "$@"; rc=$?; e=$EPOCHREALTIME; { echo "$s $e"; times; } >&3; exit $rc';
+const BASH = existsSync('/bin/bash') ? '/bin/bash' : 'bash';
+
+/** `1m2.345s` (times' format; the decimal mark follows the locale) → ms. */
+function timesMs(text: string): number {
+  const m = /(\d+)m([\d.,]+)s/.exec(text);
+  return m ? (Number(m[1]) * 60 + Number(m[2]!.replace(',', '.'))) * 1000 : NaN;
+}
+
+/** Parses the wrapper's fd-3 report: [startEpochMs, endEpochMs, childCpuMs]. */
+export function parseWrapReport(report: string): [number, number, number] {
+  const lines = report.trim().split('\n');
+  const [s, e] = (lines[0] ?? '').split(' ').map(v => Number(v.replace(',', '.')) * 1000);
+  // `times` prints the shell's own user/sys, then its children's.
+  const children = (lines[2] ?? '').trim().split(/\s+/);
+  return [s ?? NaN, e ?? NaN, timesMs(children[0] ?? '') + timesMs(children[1] ?? '')];
+}
+
+/**
+ * Runs a command to its end and times it from spawn to exit, with the CPU time of its
+ * whole process tree. A non-zero exit throws with the output's tail. `env` replaces the
+ * environment entirely (no inherited AWS_* or pyenv).
+ */
+export function run(cmd: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(cmd, args, {
+    const epoch0 = Date.now();
+    const child = spawn(BASH, ['-c', WRAP, 'bench-run', cmd, ...args], {
       env: options.env ?? process.env,
       cwd: options.cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (b: Buffer) => {
-      if (stdout.length < 1_000_000) stdout += b.toString();
+    let report = '';
+    let partial = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      const text = b.toString();
+      if (stdout.length < 1_000_000) stdout += text;
+      if (options.onLine) {
+        const at = Date.now();
+        partial += text;
+        let i;
+        while ((i = partial.indexOf('\n')) >= 0) {
+          options.onLine(partial.slice(0, i), at);
+          partial = partial.slice(i + 1);
+        }
+      }
     });
-    child.stderr.on('data', (b: Buffer) => {
+    child.stderr!.on('data', (b: Buffer) => {
       if (stderr.length < 1_000_000) stderr += b.toString();
     });
+    (child.stdio[3] as NodeJS.ReadableStream).on('data', (b: Buffer) => (report += b.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30 * 60_000);
     child.once('error', err => {
       clearTimeout(timer);
@@ -97,7 +146,7 @@ export function run(
     });
     child.once('close', (code, signal) => {
       clearTimeout(timer);
-      const ms = performance.now() - t0;
+      const nodeMs = performance.now() - t0;
       if (code !== 0) {
         reject(
           new Error(
@@ -106,7 +155,17 @@ export function run(
         );
         return;
       }
-      resolve({ ms, code, stdout, stderr });
+      const [s, e, cpuMs] = parseWrapReport(report);
+      // Without EPOCHREALTIME (bash < 5) the spawn-to-exit time seen from here stands in.
+      const exact = Number.isFinite(s) && Number.isFinite(e) && e >= s;
+      resolve({
+        ms: exact ? e - s : nodeMs,
+        cpuMs,
+        startedAt: exact ? s : epoch0,
+        code,
+        stdout,
+        stderr,
+      });
     });
   });
 }

@@ -79,7 +79,7 @@ export async function runBatch(
   const dir = join(env.dir, 'batch');
   mkdirSync(dir, { recursive: true });
   log(`  making ${plan.batchCount} files of ${plan.batchFileSize / MiB} MiB`);
-  const files: Array<{ path: string; md5: string; sha3_512: string }> = [];
+  const files: Array<{ path: string; sha256: string }> = [];
   for (let i = 0; i < plan.batchCount; i++) {
     files.push(await makeFile(dir, `pkg-${String(i).padStart(4, '0')}.pkg`, plan.batchFileSize));
   }
@@ -158,13 +158,11 @@ export async function runBatch(
         // stage (single request below the split threshold), hashing as it streams
         const c = await jamf.createJcdsFile();
         const s3 = jcdsS3(c, env.s3Endpoint);
-        const sha3 = createHash('sha3-512');
-        const md5 = createHash('md5');
+        const sha256 = createHash('sha256');
         const body = new PassThrough({ highWaterMark: 1 << 20 });
         const source = createReadStream(f.path, { highWaterMark: 1 << 20 });
         source.on('data', chunk => {
-          sha3.update(chunk as Buffer);
-          md5.update(chunk as Buffer);
+          sha256.update(chunk as Buffer);
         });
         source.pipe(body);
         await new Upload({
@@ -180,7 +178,7 @@ export async function runBatch(
         }).done();
         await assertUnchanged(checked);
         s3.destroy();
-        const hashes = { sha3_512: sha3.digest('hex'), md5: md5.digest('hex') };
+        const hashes = { sha256: sha256.digest('hex') };
         // finalize (a new file: no second look-up)
         const id = String(
           // No hash fields: Jamf computes its own, which is what the poll compares.

@@ -15,12 +15,16 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
   assertStored,
+  currentTools,
   curlGet,
   curlPut,
+  libStorageUpload,
   removeObject,
   simTarget,
   type S3Target,
+  type Timed,
 } from '../lib/clients.ts';
+import { need } from '../lib/tools.ts';
 import type { BenchEnv } from '../lib/env.ts';
 import { MiB, run } from '../lib/measure.ts';
 import type { CeilingSection, Plan } from '../types.ts';
@@ -56,7 +60,9 @@ export async function curlParallelPut(
   parts: string[],
   key: string,
   streams: number,
-): Promise<number> {
+): Promise<Timed> {
+  const curl = need(currentTools(), 'curl');
+  let cpuMs = 0;
   const t0 = performance.now();
   const mpu = await t.s3.send(new CreateMultipartUploadCommand({ Bucket: t.bucket, Key: key }));
   const uploadId = mpu.UploadId!;
@@ -72,7 +78,8 @@ export async function curlParallelPut(
         }),
         { expiresIn: 3600 },
       );
-      const r = await run('curl', ['-sS', '--fail', '-D', '-', '-o', '/dev/null', '-T', part, url]);
+      const r = await run(curl, ['-sS', '--fail', '-D', '-', '-o', '/dev/null', '-T', part, url]);
+      cpuMs += r.cpuMs;
       const m = /^etag:\s*(\S+)/im.exec(r.stdout);
       if (!m) throw new Error(`part ${i + 1}: no ETag in ${r.stdout}`);
       return { PartNumber: i + 1, ETag: m[1]! };
@@ -87,7 +94,7 @@ export async function curlParallelPut(
       MultipartUpload: { Parts: etags },
     }),
   );
-  return performance.now() - t0;
+  return { ms: performance.now() - t0, cpuMs };
 }
 
 /** Ranged GETs of `rangeSize` with `streams` curl processes at once, to /dev/null. */
@@ -96,18 +103,21 @@ export async function curlParallelGet(
   size: number,
   rangeSize: number,
   streams: number,
-): Promise<number> {
+): Promise<Timed> {
+  const curl = need(currentTools(), 'curl');
+  let cpuMs = 0;
   const t0 = performance.now();
   const count = Math.ceil(size / rangeSize);
   await pool(
     Array.from({ length: count }, (_, i) => async () => {
       const start = i * rangeSize;
       const end = Math.min(size, start + rangeSize) - 1;
-      await run('curl', ['-sS', '--fail', '-o', '/dev/null', '-r', `${start}-${end}`, url]);
+      const r = await run(curl, ['-sS', '--fail', '-o', '/dev/null', '-r', `${start}-${end}`, url]);
+      cpuMs += r.cpuMs;
     }),
     streams,
   );
-  return performance.now() - t0;
+  return { ms: performance.now() - t0, cpuMs };
 }
 
 export const GET_RANGE = 64 * MiB;
@@ -131,36 +141,40 @@ export function ceilingScenarios(
   return [
     {
       name: 'curl-put-1',
+      needs: ['curl'],
       run: async r => {
         const k = key('put1', r);
-        const ms = await curlPut(await t.presignPut(k), path);
+        const got = await curlPut(await t.presignPut(k), path);
         await assertStored(t, k, size);
         await removeObject(t, k).catch(() => undefined);
-        return { ms };
+        return got;
       },
     },
     {
       name: `curl-put-${streams}`,
+      needs: ['curl'],
       run: async r => {
         const k = key('putN', r);
-        const ms = await curlParallelPut(t, parts, k, streams);
+        const got = await curlParallelPut(t, parts, k, streams);
         await assertStored(t, k, size);
         await removeObject(t, k).catch(() => undefined);
-        return { ms };
+        return got;
       },
     },
     {
       name: 'curl-get-1',
+      needs: ['curl'],
       run: async () => {
         const url = await t.presignGet(stored);
-        return { ms: await curlGet(url, '/dev/null') };
+        return curlGet(url, '/dev/null');
       },
     },
     {
       name: `curl-get-${streams}`,
+      needs: ['curl'],
       run: async () => {
         const url = await t.presignGet(stored);
-        return { ms: await curlParallelGet(url, size, GET_RANGE, streams) };
+        return curlParallelGet(url, size, GET_RANGE, streams);
       },
     },
   ];
@@ -174,7 +188,7 @@ export async function putGetSource(
   tag: string,
 ): Promise<void> {
   const k = `${t.prefix}bench-${tag}-get-source.bin`;
-  await curlPut(await t.presignPut(k), path);
+  await libStorageUpload(t, path, k, 16 * MiB, 4);
   await assertStored(t, k, size);
 }
 
@@ -198,9 +212,7 @@ export async function runCeiling(env: BenchEnv, plan: Plan, path: string): Promi
   const parts = await splitParts(path, partsDir, partSize);
   const dd = (flags: string[]): Scenario => ({
     name: flags.length ? 'dd-direct' : 'dd-cached',
-    run: async () => ({
-      ms: (await run('dd', [`if=${path}`, 'of=/dev/null', 'bs=16M', 'status=none', ...flags])).ms,
-    }),
+    run: () => run('dd', [`if=${path}`, 'of=/dev/null', 'bs=16M', 'status=none', ...flags]),
   });
   const samples = await interleave(
     [

@@ -45,6 +45,7 @@ export async function runUploadSection(
     notes: [
       'fleet figures: Producer.upload → object complete in S3 (the job enters `verifying`); perRun.totalMs adds the package record and waiting for Jamf (the simulator) to hash the stored file',
       'awscli and boto3 are timed from process spawn to exit (interpreter start-up included)',
+      'cpuMs: the fleet’s worker processes over the whole job (/proc/<pid>/stat); lib-storage: this process (process.cpuUsage); awscli and boto3: their process trees',
       'simCpuMs: CPU time the simulator process used during the run (2 cores on this machine)',
     ],
   };

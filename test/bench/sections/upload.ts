@@ -11,23 +11,30 @@ import {
   assertStored,
   awsUpload,
   boto3Upload,
+  currentTools,
   libStorageUpload,
   removeObject,
   type S3Target,
+  type Timed,
 } from '../lib/clients.ts';
 import type { BenchEnv } from '../lib/env.ts';
 import { childTimeline, fleetUpload } from '../lib/fleet-ops.ts';
 import { QUEUES } from '../../../shared/queues/names.ts';
 import type { JobWatcher } from '../lib/jobs.ts';
+import { skipReason, type Tool } from '../lib/tools.ts';
 import { cpuMsOf, log, machineBusyMs, round, sample, settle, type Sample } from '../lib/measure.ts';
 
 export interface RunOutcome {
   ms: number;
+  /** CPU ms of the client (its process tree, or the fleet's workers and command). */
+  cpuMs?: number;
   extra?: Record<string, number>;
 }
 
 export interface Scenario {
   name: string;
+  /** External tools it runs: without one, its row says so and is not run. */
+  needs?: Tool[];
   run(runIndex: number): Promise<RunOutcome>;
 }
 
@@ -43,8 +50,17 @@ export async function interleave(
 ): Promise<Record<string, Sample>> {
   const ms = new Map<string, number[]>();
   const extras = new Map<string, Array<Record<string, number>>>();
+  const skipped = new Map<string, string>();
+  for (const s of scenarios) {
+    const why = skipReason(currentTools(), s.needs ?? []);
+    if (why) {
+      skipped.set(s.name, why);
+      log(`  ${s.name}: ${why}`);
+    }
+  }
   for (let r = 0; r < runs; r++) {
     for (const s of scenarios) {
+      if (skipped.has(s.name)) continue;
       const settledMs = simPid ? await settle(simPid) : 0;
       const simCpu0 = simPid ? cpuMsOf(simPid) : 0;
       const busy0 = machineBusyMs();
@@ -59,12 +75,23 @@ export async function interleave(
       ms.set(s.name, [...(ms.get(s.name) ?? []), out.ms]);
       extras.set(s.name, [
         ...(extras.get(s.name) ?? []),
-        { ...out.extra, ...simCpu, busyCores, settledMs },
+        {
+          ...out.extra,
+          ...(out.cpuMs !== undefined ? { cpuMs: out.cpuMs } : {}),
+          ...simCpu,
+          busyCores,
+          settledMs,
+        },
       ]);
     }
   }
   const result: Record<string, Sample> = {};
   for (const s of scenarios) {
+    const why = skipped.get(s.name);
+    if (why) {
+      result[s.name] = { runsMs: [], medianMs: NaN, skipped: why };
+      continue;
+    }
     const list = extras.get(s.name) ?? [];
     const keys = [...new Set(list.flatMap(e => Object.keys(e)))];
     const perRun: Record<string, number[]> = {};
@@ -108,6 +135,7 @@ export function fleetUploadScenario(
       await env.jamf.deleteJcdsFile(fileName).catch(() => undefined);
       return {
         ms: t.storedMs,
+        cpuMs: workerCpuMs,
         extra: {
           totalMs: t.totalMs,
           verifyMs: t.totalMs - t.storedMs,
@@ -128,29 +156,20 @@ export function directUploadScenarios(
   partSize: number,
   queueSize: number,
 ): Scenario[] {
-  const one = (name: string, fn: (key: string) => Promise<number>): Scenario => ({
+  const one = (name: string, needs: Tool[], fn: (key: string) => Promise<Timed>): Scenario => ({
     name,
+    needs,
     run: async r => {
       const key = `${target.prefix}bench-${tag}-${name}-${r}-${Date.now()}.pkg`;
-      const cpu0 = process.cpuUsage();
-      const t0 = performance.now();
-      const ms = await fn(key);
-      const wall = performance.now() - t0;
-      const cpu = process.cpuUsage(cpu0);
+      const t = await fn(key);
       await assertStored(target, key, size);
       await removeObject(target, key).catch(() => undefined);
-      return {
-        ms,
-        extra:
-          name === 'lib-storage'
-            ? { clientCpuMs: (cpu.user + cpu.system) / 1000, wallMs: wall }
-            : ({} as Record<string, number>),
-      };
+      return { ms: t.ms, cpuMs: t.cpuMs };
     },
   });
   return [
-    one('lib-storage', key => libStorageUpload(target, path, key, partSize, queueSize)),
-    one('awscli', key => awsUpload(target, path, key)),
-    one('boto3', key => boto3Upload(target, path, key)),
+    one('lib-storage', [], key => libStorageUpload(target, path, key, partSize, queueSize)),
+    one('awscli', ['aws'], key => awsUpload(target, path, key)),
+    one('boto3', ['python3', 'boto3'], key => boto3Upload(target, path, key)),
   ];
 }

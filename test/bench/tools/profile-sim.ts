@@ -31,9 +31,9 @@ try {
   const t = simTarget(credsFrom(c, s3, {}), sim.info.s3Endpoint);
   const bytes = sizeMiB * MiB;
   const key = `${c.path}p.pkg`;
-  const put = await curlPut(await t.presignPut(key), file.path);
-  const get = await curlGet(await t.presignGet(key), '/dev/null');
-  const mp = await libStorageUpload(t, file.path, `${c.path}p2.pkg`, 16 * MiB, 4);
+  const put = (await curlPut(await t.presignPut(key), file.path)).ms;
+  const get = (await curlGet(await t.presignGet(key), '/dev/null')).ms;
+  const mp = (await libStorageUpload(t, file.path, `${c.path}p2.pkg`, 16 * MiB, 4)).ms;
   process.stdout.write(
     `curl PUT ${Math.round(mibps(bytes, put))} MiB/s, curl GET ${Math.round(mibps(bytes, get))} MiB/s, lib-storage multipart ${Math.round(mibps(bytes, mp))} MiB/s\n`,
   );

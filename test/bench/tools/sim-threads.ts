@@ -41,7 +41,7 @@ for (let i = 0; i < 2; i++) {
     { expiresIn: 3600 },
   );
   const a = threads();
-  const ms = await curlPut(url, file.path);
+  const { ms } = await curlPut(url, file.path);
   const b = threads();
   const out: string[] = [];
   let tot = 0;

@@ -52,6 +52,13 @@ export interface JamfSettings {
   cdnType: CdnType;
   /** Adds `Deprecation: date="2025-08-28T00:00:00Z"` to the JCDS answers. Run-time switchable. */
   deprecationHeader: boolean;
+  /**
+   * True (the default): processing computes the package record's `sha256` with the other
+   * hashes (jamf-wire-2026.md 1). False: a tenant that does not fill it: processing leaves
+   * it out and the Pro API's package JSON has no `sha256` key at all (clients compare the
+   * SHA3-512 `hashValue` instead). Run-time switchable.
+   */
+  packageSha256: boolean;
 }
 
 export interface CategoryRecord {

@@ -12,7 +12,7 @@
  *   GET  /__sim/packages                 the raw package table
  *   GET|PUT /__sim/settings              the run-time settings (cdnType, deprecationHeader,
  *                                        processingMs, downloadUrlTtlSeconds,
- *                                        downloadUrlForm): read, merge
+ *                                        downloadUrlForm, packageSha256): read, merge
  *   GET|PUT|DELETE /__sim/privileges     the role's privileges (privileges.ts): read, revoke or
  *                                        grant some, grant all again
  *   POST /__sim/client/rotate-secret     Jamf Pro's "Rotate Client Secret" (API Roles and Clients):
@@ -82,14 +82,9 @@ async function putFaults({ ctx, req, res }: RequestCtx): Promise<void> {
       if (typeof value !== 'string') {
         throw new JamfApiError(400, 'INVALID_FIELD', `${key} must be a string`, key);
       }
-    } else if (key === 'failPartNumbers') {
+    } else if (key === 'failPartNumbers' || key === 'corruptPartNumbers') {
       if (!Array.isArray(value) || !value.every(n => Number.isInteger(n) && n > 0)) {
-        throw new JamfApiError(
-          400,
-          'INVALID_FIELD',
-          'failPartNumbers must be positive integers',
-          key,
-        );
+        throw new JamfApiError(400, 'INVALID_FIELD', `${key} must be positive integers`, key);
       }
     } else {
       throw new JamfApiError(400, 'INVALID_FIELD', `Unknown fault ${key}`, key);
@@ -154,7 +149,12 @@ async function restartS3({ ctx, res, url }: RequestCtx): Promise<void> {
 /** The settings `PUT /__sim/settings` may change at run time. */
 type RuntimeSettings = Pick<
   JamfSettings,
-  'cdnType' | 'deprecationHeader' | 'processingMs' | 'downloadUrlTtlSeconds' | 'downloadUrlForm'
+  | 'cdnType'
+  | 'deprecationHeader'
+  | 'processingMs'
+  | 'downloadUrlTtlSeconds'
+  | 'downloadUrlForm'
+  | 'packageSha256'
 >;
 
 function runtimeSettings(s: JamfSettings): RuntimeSettings {
@@ -164,6 +164,7 @@ function runtimeSettings(s: JamfSettings): RuntimeSettings {
     processingMs: s.processingMs,
     downloadUrlTtlSeconds: s.downloadUrlTtlSeconds,
     downloadUrlForm: s.downloadUrlForm,
+    packageSha256: s.packageSha256,
   };
 }
 
@@ -204,6 +205,10 @@ async function putSettings({ ctx, req, res }: RequestCtx): Promise<void> {
           bad(key, DOWNLOAD_URL_FORMS.join(', '));
         }
         next.downloadUrlForm = value as RuntimeSettings['downloadUrlForm'];
+        break;
+      case 'packageSha256':
+        if (typeof value !== 'boolean') bad(key, 'a boolean');
+        next.packageSha256 = value as boolean;
         break;
       default:
         throw new JamfApiError(400, 'INVALID_FIELD', `Unknown setting ${key}`, key);

@@ -60,9 +60,21 @@ export function hashFields(rec: PackageRecord): HashFields {
   };
 }
 
-/** The Pro API JSON of a package (GET /api/v1/packages/{id}, list results, PUT answer). */
-export function presentPackage(rec: PackageRecord): Record<string, FieldValue> {
-  return { id: String(rec.id), ...withDefaults(rec.fields), ...hashFields(rec) };
+/**
+ * The Pro API JSON of a package (GET /api/v1/packages/{id}, list results, PUT answer).
+ * Without `packageSha256` (a tenant that does not fill it) the JSON has no `sha256` key.
+ */
+export function presentPackage(
+  rec: PackageRecord,
+  settings: { packageSha256: boolean },
+): Record<string, FieldValue> {
+  const json: Record<string, FieldValue> = {
+    id: String(rec.id),
+    ...withDefaults(rec.fields),
+    ...hashFields(rec),
+  };
+  if (!settings.packageSha256) delete json['sha256'];
+  return json;
 }
 
 export function packageHref(base: string, id: number): string {

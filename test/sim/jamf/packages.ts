@@ -95,11 +95,14 @@ function validate(ctx: JamfContext, fields: Record<string, FieldValue>, exceptId
 
 function listPackages({ ctx, res, url }: RequestCtx): void {
   const page = listRows(ctx.packages.all(), url.searchParams, PACKAGE_LIST);
-  sendJson(res, 200, { totalCount: page.totalCount, results: page.results.map(presentPackage) });
+  sendJson(res, 200, {
+    totalCount: page.totalCount,
+    results: page.results.map(rec => presentPackage(rec, ctx.settings)),
+  });
 }
 
 function getPackage({ ctx, res, params }: RequestCtx): void {
-  sendJson(res, 200, presentPackage(packageById(ctx, params['id'])));
+  sendJson(res, 200, presentPackage(packageById(ctx, params['id']), ctx.settings));
 }
 
 async function createPackage({ ctx, req, res }: RequestCtx): Promise<void> {
@@ -130,7 +133,7 @@ async function updatePackage({ ctx, req, res, params }: RequestCtx): Promise<voi
   const latest = ctx.packages.get(rec.id) ?? rec;
   ctx.packages.update(blankSize({ ...latest, fields: { ...latest.fields, ...fields } }));
   await ctx.processing.recordWritten(rec.id);
-  sendJson(res, 200, presentPackage(ctx.packages.get(rec.id) ?? rec));
+  sendJson(res, 200, presentPackage(ctx.packages.get(rec.id) ?? rec, ctx.settings));
 }
 
 async function deletePackage({ ctx, res, params }: RequestCtx): Promise<void> {

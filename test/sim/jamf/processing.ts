@@ -1,7 +1,7 @@
 /**
  * Jamf's processing of stored package files (jamf-wire-2026.md 1 and 2): after an upload
- * Jamf computes md5, sha256, sha3512, hashValue (= sha3512), hashType SHA3_512 and `size`
- * itself and sets `cloudTransferStatus` READY, asynchronously; until then a record shows
+ * Jamf computes md5, sha256 (unless settings.packageSha256 is false), sha3512, hashValue
+ * (= sha3512), hashType SHA3_512 and `size` itself and sets `cloudTransferStatus` READY, asynchronously; until then a record shows
  * what it showed before (the client's own hash claims, or the OLD file's hash and size on a
  * replace).
  *
@@ -239,7 +239,8 @@ export class Processing {
     }
     const computed = {
       md5: hashes.md5,
-      sha256: hashes.sha256,
+      // settings.packageSha256 false: a tenant that does not fill it.
+      sha256: ctx.settings.packageSha256 ? hashes.sha256 : null,
       hashType: 'SHA3_512',
       hashValue: hashes.sha3_512,
       sha3512: hashes.sha3_512,

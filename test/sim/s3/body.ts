@@ -15,6 +15,11 @@ import type { AuthResult } from './sigv4.ts';
 import { throttle } from './throttle.ts';
 
 export interface BodyPlan {
+  /**
+   * The flexible checksum algorithm the request declared (an x-amz-checksum-* header or
+   * trailer), known before the body is read: UploadPart checks it against the upload's.
+   */
+  algorithm: ChecksumAlgorithm | undefined;
   body: AsyncIterable<Buffer>;
   /** Run once the body is on disk: throws the S3Error S3 would answer. */
   verify(written: WrittenBody): void;
@@ -27,6 +32,8 @@ export interface BodyContext {
   counters: Counters;
   /** Destroy the connection once this many body bytes arrived (the drop fault). */
   dropAfterBytes?: number;
+  /** Flip the first byte of the body as it arrives (the corruptPartNumbers fault). */
+  corruptInFlight?: boolean;
   /**
    * x-amz-checksum-* headers describe something other than this body (on
    * CompleteMultipartUpload they are the object's checksum): do not check them.
@@ -162,7 +169,12 @@ export function planBody(req: IncomingMessage, auth: AuthResult, ctx: BodyContex
 
   async function* tapped(): AsyncGenerator<Buffer> {
     let received = 0;
-    for await (const chunk of source) {
+    for await (const arrived of source) {
+      let chunk = arrived;
+      if (ctx.corruptInFlight && received === 0 && chunk.length > 0) {
+        chunk = Buffer.from(chunk);
+        chunk[0] = (chunk[0] ?? 0) ^ 0xff;
+      }
       checksum?.update(chunk);
       sha256?.update(chunk);
       received += chunk.length;
@@ -176,6 +188,7 @@ export function planBody(req: IncomingMessage, auth: AuthResult, ctx: BodyContex
   }
 
   return {
+    algorithm: wanted.algorithm,
     body: tapped(),
     verify(written: WrittenBody): void {
       if (chunked && written.size !== decodedLength) throw s3Errors.incompleteBody();

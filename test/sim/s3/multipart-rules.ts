@@ -7,6 +7,7 @@ import {
   MIN_PART_SIZE,
   type PartChecksum,
   type PartRecord,
+  type UploadChecksum,
 } from './store-layout.ts';
 
 export type StoreErrorCode =
@@ -16,6 +17,7 @@ export type StoreErrorCode =
   | 'InvalidPartOrder'
   | 'EntityTooSmall'
   | 'InvalidArgument'
+  | 'InvalidRequest'
   | 'MalformedXML';
 
 /** A refusal with the S3 error code it maps to. */
@@ -63,10 +65,21 @@ export const unquoteEtag = (etag: string): string =>
  * MalformedXML, then InvalidPartOrder (part numbers must ascend), InvalidPart (a part never
  * uploaded, or an ETag or checksum that does not match), EntityTooSmall (every part but the
  * last at least 5 MiB). Returns the records of the listed parts, in order.
+ *
+ * An upload created with a COMPOSITE checksum (`checksum`) must list each part's checksum
+ * of that algorithm: S3 answers InvalidRequest "The upload was created using a crc32
+ * checksum. The complete request must include the checksum for each part. It was missing
+ * for part 1 in the request." (CompleteMultipartUpload, "ChecksumCRC32: ... the
+ * base64-encoded, 32-bit CRC32 checksum of the part", required for a composite upload:
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html and
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html),
+ * and one that does not match the part's is InvalidPart. A FULL_OBJECT upload may omit
+ * them (S3 combines the parts' CRCs); listed ones are still checked.
  */
 export function validateCompletion(
   requested: CompletePart[],
   uploaded: ReadonlyMap<number, PartRecord>,
+  checksum?: UploadChecksum,
 ): PartRecord[] {
   if (requested.length === 0) {
     throw new StoreError(
@@ -79,6 +92,15 @@ export function validateCompletion(
       throw new StoreError(
         'InvalidPartOrder',
         'The list of parts was not in ascending order. Parts must be ordered by part number.',
+      );
+    }
+  }
+  if (checksum?.type === 'COMPOSITE') {
+    const missing = requested.find(p => p.checksum?.algorithm !== checksum.algorithm);
+    if (missing) {
+      throw new StoreError(
+        'InvalidRequest',
+        `The upload was created using a ${checksum.algorithm} checksum. The complete request must include the checksum for each part. It was missing for part ${missing.partNumber} in the request.`,
       );
     }
   }

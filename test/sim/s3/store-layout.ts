@@ -20,6 +20,15 @@ export interface PartChecksum {
   value: string;
 }
 
+/**
+ * The checksum a multipart upload was created with (CreateMultipartUpload's
+ * x-amz-checksum-algorithm and x-amz-checksum-type): algorithm in lower case.
+ */
+export interface UploadChecksum {
+  algorithm: string;
+  type: 'COMPOSITE' | 'FULL_OBJECT';
+}
+
 /** What a body write produced, handed to `verify` before the write is committed. */
 export interface WrittenBody {
   size: number;
@@ -48,6 +57,7 @@ export interface UploadInfo {
   uploadId: string;
   initiated: Date;
   contentType: string | undefined;
+  checksum?: UploadChecksum;
 }
 
 export interface Manifest {
@@ -74,6 +84,8 @@ export interface UploadRecord {
   uploadId: string;
   initiated: string;
   contentType: string | undefined;
+  /** Absent on uploads created without x-amz-checksum-algorithm. */
+  checksum?: UploadChecksum;
 }
 
 export interface PartRecord {
@@ -142,6 +154,7 @@ export function toUploadInfo(r: UploadRecord): UploadInfo {
     uploadId: r.uploadId,
     initiated: new Date(r.initiated),
     contentType: r.contentType,
+    ...(r.checksum ? { checksum: r.checksum } : {}),
   };
 }
 

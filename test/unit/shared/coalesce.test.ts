@@ -4,7 +4,7 @@
  * the Jamf token refresh.
  */
 import { describe, expect, it } from 'vitest';
-import { coalesce } from '../../../shared/coalesce.ts';
+import { coalesce, coalesceFresh, waitFor } from '../../../shared/coalesce.ts';
 import { PresignedUrl } from '../../../shared/download/range-fetcher.ts';
 import { JamfTokenProvider } from '../../../shared/jamf/auth.ts';
 import type { JamfHttp } from '../../../shared/jamf/http.ts';
@@ -182,5 +182,58 @@ describe('JamfTokenProvider', () => {
     ]);
     expect(await p.refreshAfter401('t1')).toBe('t2');
     expect(p.tokenRequests).toBe(2);
+  });
+});
+
+describe('coalesceFresh', () => {
+  it('a caller that finds a call in flight gets the next call, shared with everyone who came meanwhile', async () => {
+    const gates: Array<ReturnType<typeof deferred<number>>> = [];
+    const fresh = coalesceFresh(() => {
+      const g = deferred<number>();
+      gates.push(g);
+      return g.promise;
+    });
+    const first = fresh();
+    // Both came after call 1 started: they must not get its (older) answer.
+    const second = fresh();
+    const third = fresh();
+    expect(gates).toHaveLength(1);
+    gates[0]!.resolve(1);
+    expect(await first).toBe(1);
+    await new Promise(r => setImmediate(r));
+    expect(gates).toHaveLength(2);
+    gates[1]!.resolve(2);
+    expect(await Promise.all([second, third])).toEqual([2, 2]);
+    // Nothing in flight: a new call at once.
+    const fourth = fresh();
+    expect(gates).toHaveLength(3);
+    gates[2]!.resolve(3);
+    expect(await fourth).toBe(3);
+  });
+
+  it('a failed call fails its callers only; the waiting callers get a call of their own', async () => {
+    const gates: Array<ReturnType<typeof deferred<number>>> = [];
+    const fresh = coalesceFresh(() => {
+      const g = deferred<number>();
+      gates.push(g);
+      return g.promise;
+    });
+    const first = fresh();
+    const second = fresh();
+    gates[0]!.reject(new Error('boom'));
+    await expect(first).rejects.toThrow('boom');
+    await new Promise(r => setImmediate(r));
+    gates[1]!.resolve(5);
+    expect(await second).toBe(5);
+  });
+
+  it('waitFor lets one caller stop waiting on a shared call', async () => {
+    const g = deferred<number>();
+    const ac = new AbortController();
+    const mine = waitFor(g.promise, ac.signal);
+    ac.abort(new Error('stopped'));
+    await expect(mine).rejects.toThrow('stopped');
+    g.resolve(1);
+    expect(await waitFor(g.promise, undefined)).toBe(1);
   });
 });

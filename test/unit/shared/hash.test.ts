@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../../shared/errors.ts';
-import { hashFile, StreamingVerifier } from '../../../shared/hash/index.ts';
+import { hashFile, hashFileWith, StreamingVerifier } from '../../../shared/hash/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'jcds-hash-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -13,14 +14,30 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const MiB = 1024 * 1024;
 
 describe('hashFile', () => {
-  it('gives the SHA3-512 and MD5 of the whole file and the bytes read', async () => {
+  it('gives the SHA-256 of the whole file and the bytes read, and nothing else', async () => {
     const p = join(dir, 'a.pkg');
     const data = randomBytes(9 * MiB + 123);
     writeFileSync(p, data);
     const h = await hashFile(p);
     expect(h).toEqual({
+      sha256: createHash('sha256').update(data).digest('hex'),
+      bytes: data.length,
+    });
+  });
+
+  it('hashFileWith gives every hash asked for, one thread each, and agrees with node:crypto', async () => {
+    const p = join(dir, 'b.pkg');
+    const data = randomBytes(3 * MiB + 7);
+    writeFileSync(p, data);
+    const h = await hashFileWith(p, ['sha256', 'sha3_512', 'md5']);
+    expect(h).toEqual({
+      sha256: createHash('sha256').update(data).digest('hex'),
       sha3_512: createHash('sha3-512').update(data).digest('hex'),
       md5: createHash('md5').update(data).digest('hex'),
+      bytes: data.length,
+    });
+    expect(await hashFileWith(p, ['sha3_512'])).toEqual({
+      sha3_512: h.sha3_512,
       bytes: data.length,
     });
   });
@@ -30,7 +47,21 @@ describe('hashFile', () => {
     writeFileSync(p, '');
     const h = await hashFile(p);
     expect(h.bytes).toBe(0);
-    expect(h.md5).toBe('d41d8cd98f00b204e9800998ecf8427e');
+    expect(h.sha256).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+  });
+
+  it('reads through a given descriptor, not the path', async () => {
+    const p = join(dir, 'fd.pkg');
+    writeFileSync(p, 'first');
+    const fh = await open(p, 'r');
+    try {
+      rmSync(p);
+      writeFileSync(p, 'second, another file');
+      const h = await hashFile(p, { fd: fh.fd });
+      expect(h).toEqual({ sha256: createHash('sha256').update('first').digest('hex'), bytes: 5 });
+    } finally {
+      await fh.close();
+    }
   });
 
   it('a missing file is FILE_NOT_FOUND naming the path', async () => {
@@ -55,7 +86,7 @@ type ThreadAnswer = { digest?: string; bytes?: number; error?: { message: string
 
 /** Runs hash-thread.js directly: its workerData, then the messages; resolves its answer. */
 function runThread(
-  workerData: { path: string; algorithm: 'md5' | 'sha3-512'; whole?: boolean },
+  workerData: { path: string; algorithm: 'md5' | 'sha3-512' | 'sha256'; whole?: boolean },
   messages: Array<{ upTo: number } | { finish: number }> = [],
 ): Promise<ThreadAnswer> {
   const worker = new Worker(new URL('../../../shared/hash/hash-thread.js', import.meta.url), {
@@ -109,9 +140,9 @@ describe('hash-thread.js serves both directions', () => {
     expect(answer.error?.message).toContain(`ends at byte ${data.length}`);
   });
 
-  it('hashFile and StreamingVerifier (advanced out of order) agree with node:crypto', async () => {
-    const whole = await hashFile(p);
-    const verifier = new StreamingVerifier(p, { sha3: true });
+  it('hashFileWith and StreamingVerifier (advanced out of order) agree with node:crypto', async () => {
+    const whole = await hashFileWith(p, ['md5', 'sha3_512']);
+    const verifier = new StreamingVerifier(p, { kinds: ['md5', 'sha3_512'] });
     for (const upTo of [4 * MiB, 1 * MiB, 12 * MiB, 8 * MiB]) verifier.advance(upTo);
     const streamed = await verifier.finish(data.length);
     expect(streamed).toEqual({

@@ -112,6 +112,41 @@ describe('CompleteMultipartUpload rules', () => {
     );
   });
 
+  describe('an upload created with a COMPOSITE CRC32 checksum', () => {
+    const composite = { algorithm: 'crc32', type: 'COMPOSITE' as const };
+    const sum = (n: number) => ({ algorithm: 'crc32', value: `crc-of-${n}` });
+    const withSums = new Map(
+      [...uploaded].map(([n, p]) => [n, { ...p, checksum: sum(n) }] as const),
+    );
+    const listed = (n: number, checksum = sum(n)) => ({ ...ref(n), checksum });
+
+    it("completes when each part's checksum is listed and matches", () => {
+      expect(validateCompletion([listed(1), listed(3)], withSums, composite)).toHaveLength(2);
+    });
+
+    it('refuses a part listed without its checksum (InvalidRequest naming the part)', () => {
+      expect(() => validateCompletion([listed(1), ref(3)], withSums, composite)).toThrow(
+        expect.objectContaining({
+          code: 'InvalidRequest',
+          message:
+            'The upload was created using a crc32 checksum. The complete request must include the checksum for each part. It was missing for part 3 in the request.',
+        }) as Error,
+      );
+    });
+
+    it('refuses a listed checksum that does not match the part (InvalidPart)', () => {
+      expect(() => validateCompletion([listed(1), listed(3, sum(1))], withSums, composite)).toThrow(
+        expect.objectContaining({ code: 'InvalidPart' }) as Error,
+      );
+    });
+
+    it('a FULL_OBJECT upload may list ETags only', () => {
+      expect(
+        validateCompletion([ref(1), ref(3)], withSums, { algorithm: 'crc32', type: 'FULL_OBJECT' }),
+      ).toHaveLength(2);
+    });
+  });
+
   it('accepts ETags with or without quotes', () => {
     expect(validateCompletion([ref(1, md5('part1'))], uploaded)).toHaveLength(1);
   });

@@ -44,10 +44,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const content = Buffer.from('xar! a tiny package '.repeat(500));
 const localHashes: FileHashes = {
-  sha3_512: createHash('sha3-512').update(content).digest('hex'),
-  md5: createHash('md5').update(content).digest('hex'),
+  sha256: createHash('sha256').update(content).digest('hex'),
 };
+/** The local SHA3-512: computed only for a record without sha256 (the fallback). */
+const localSha3 = createHash('sha3-512').update(content).digest('hex');
 const otherSha3 = createHash('sha3-512').update('other bytes').digest('hex');
+const otherSha256 = createHash('sha256').update('other bytes').digest('hex');
 
 /** A real file to upload: its path, size and mtime as the producer enqueued them. */
 function packageFile(name = 'Firefox.pkg'): { path: string; size: number; mtimeMs: number } {
@@ -332,7 +334,8 @@ describe('prepare', () => {
           jamfPackage({
             id: '17',
             hashType: 'SHA3_512',
-            hashValue: localHashes.sha3_512.toUpperCase(),
+            hashValue: otherSha3,
+            sha256: localHashes.sha256.toUpperCase(),
           }),
         ),
       }),
@@ -344,14 +347,58 @@ describe('prepare', () => {
         packageId: '17',
         fileName: 'Firefox.pkg',
         size: file.size,
-        sha3_512: localHashes.sha3_512,
-        md5: localHashes.md5,
+        sha256: localHashes.sha256,
         transport: 's3',
         bytesSent: 0,
         durationMs: 250,
         outcome: 'unchanged',
       },
     });
+  });
+
+  it('skip: a record without sha256 is compared on its SHA3-512 hashValue', async () => {
+    const file = packageFile();
+    const record = (hashValue: string) =>
+      fakeDeps({
+        jamf: fakeJamf({
+          findPackageByFileName: vi.fn(async () =>
+            jamfPackage({ id: '17', hashType: 'SHA3_512', hashValue }),
+          ),
+        }),
+      });
+    const d = atPrepare(file, { ifExists: 'skip' });
+    const same = await prepare(stepArgs(record(localSha3), fakeJob(d).job).args, d);
+    expect(same).toMatchObject({
+      done: { outcome: 'unchanged', sha256: localHashes.sha256, sha3_512: localSha3 },
+    });
+    const other = await rejection(prepare(stepArgs(record(otherSha3), fakeJob(d).job).args, d));
+    expect(other).toMatchObject({ code: 'PACKAGE_EXISTS' });
+  });
+
+  it('hashes again when the hashes given are of an earlier version (no SHA-256) or malformed', async () => {
+    const file = packageFile();
+    const deps = fakeDeps({
+      jamf: fakeJamf({
+        findPackageByFileName: vi.fn(async () =>
+          jamfPackage({ id: '17', hashValue: otherSha3, sha256: otherSha256 }),
+        ),
+      }),
+    });
+    for (const hashes of [
+      { sha3_512: localSha3, md5: 'x' },
+      { sha256: 'not hex' },
+    ] as unknown as FileHashes[]) {
+      const d = atPrepare(file, { ifExists: 'replace', hashes });
+      const out = await prepare(stepArgs(deps, fakeJob(d).job).args, d);
+      expect(out).toMatchObject({
+        next: {
+          step: 'stage',
+          hashes: localHashes,
+          priorHash: otherSha3,
+          priorSha256: otherSha256,
+        },
+      });
+    }
   });
 
   it('fails FILE_CHANGED when the file on disk is not what was enqueued', async () => {
@@ -698,7 +745,8 @@ describe('finalize', () => {
     jamfPackage({
       id,
       hashType: 'SHA3_512',
-      hashValue: localHashes.sha3_512,
+      hashValue: localSha3,
+      sha256: localHashes.sha256,
       size,
       cloudTransferStatus: 'READY',
       ...over,
@@ -707,9 +755,9 @@ describe('finalize', () => {
     {
       fileName: 'Firefox.pkg',
       length: size,
-      md5: localHashes.md5,
+      md5: createHash('md5').update(content).digest('hex'),
       region: 'x',
-      sha3: localHashes.sha3_512,
+      sha3: localSha3,
     },
   ];
 
@@ -786,22 +834,23 @@ describe('finalize', () => {
     expect(getPackage).toHaveBeenCalledTimes(3);
     expect(refreshJcdsInventory).toHaveBeenCalledTimes(3);
     expect(refreshJcdsInventory).toHaveBeenCalledWith('Firefox.pkg');
-    expect(clock.sleeps).toEqual([250, 375]);
+    expect(clock.sleeps).toEqual([100, 150]);
     expect(out).toEqual({
       done: {
         packageId: '7',
         fileName: 'Firefox.pkg',
         size: file.size,
-        sha3_512: localHashes.sha3_512,
-        md5: localHashes.md5,
+        sha256: localHashes.sha256,
         transport: 's3',
         bytesSent: file.size,
-        durationMs: 90_625,
+        durationMs: 90_250,
         outcome: 'created',
       },
     });
-    expect(uploadDuration).toHaveBeenCalledWith(90.625, 's3', 'created');
-    expect(log).toHaveBeenCalledWith(expect.stringMatching(/^verified: .* package 7 created$/));
+    expect(uploadDuration).toHaveBeenCalledWith(90.25, 's3', 'created');
+    expect(log).toHaveBeenCalledWith(
+      expect.stringMatching(/^verified: Jamf Pro computed the local SHA-256 .* package 7 created$/),
+    );
   });
 
   it('a record that shows the local hash is not success until it is READY with the local size', async () => {
@@ -811,7 +860,8 @@ describe('finalize', () => {
       jamfPackage({
         id,
         hashType: 'SHA3_512',
-        hashValue: localHashes.sha3_512,
+        hashValue: localSha3,
+        sha256: localHashes.sha256,
         size: undefined,
         cloudTransferStatus: 'IN_PROGRESS',
       }),
@@ -832,7 +882,13 @@ describe('finalize', () => {
   it('size "0" after the hash changed: the bytes are sent again, counted and logged', async () => {
     const file = packageFile();
     const getPackage = vi.fn(async (id: string) =>
-      jamfPackage({ id, hashType: 'SHA3_512', hashValue: localHashes.sha3_512, size: 0 }),
+      jamfPackage({
+        id,
+        hashType: 'SHA3_512',
+        hashValue: localSha3,
+        sha256: localHashes.sha256,
+        size: 0,
+      }),
     );
     const { deps, metrics } = finalizeDeps(getPackage);
     const d = atFinalize(file, { chosenTransport: 'package-upload', packageId: '7', resends: 1 });
@@ -854,7 +910,8 @@ describe('finalize', () => {
     const lost = jamfPackage({
       id: '7',
       hashType: 'SHA3_512',
-      hashValue: localHashes.sha3_512,
+      hashValue: localSha3,
+      sha256: localHashes.sha256,
       size: 0,
     });
     const getPackage = vi
@@ -867,7 +924,7 @@ describe('finalize', () => {
       chosenTransport: 'package-upload',
       packageId: '7',
       resends: 1,
-      lostHash: localHashes.sha3_512,
+      lostHash: localHashes.sha256,
     });
     const out = await finalize(stepArgs(deps, fakeJob(d).job).args, d);
     expect(out).toMatchObject({ done: { packageId: '7' } });
@@ -879,7 +936,8 @@ describe('finalize', () => {
     const lost = jamfPackage({
       id: '7',
       hashType: 'SHA3_512',
-      hashValue: localHashes.sha3_512,
+      hashValue: localSha3,
+      sha256: localHashes.sha256,
       size: 0,
     });
     const getPackage = vi
@@ -888,7 +946,8 @@ describe('finalize', () => {
         jamfPackage({
           id: '7',
           hashType: 'SHA3_512',
-          hashValue: localHashes.sha3_512,
+          hashValue: localSha3,
+          sha256: localHashes.sha256,
           cloudTransferStatus: 'IN_PROGRESS',
         }),
       )
@@ -898,18 +957,24 @@ describe('finalize', () => {
       chosenTransport: 'package-upload',
       packageId: '7',
       resends: 1,
-      lostHash: localHashes.sha3_512,
+      lostHash: localHashes.sha256,
     });
     const out = await finalize(stepArgs(deps, fakeJob(d).job).args, d);
     expect(out).toMatchObject({
-      next: { step: 'stage', resends: 2, lostHash: localHashes.sha3_512 },
+      next: { step: 'stage', resends: 2, lostHash: localHashes.sha256 },
     });
   });
 
   it('gives up, for good, after the bytes were sent again 5 times', async () => {
     const file = packageFile();
     const getPackage = vi.fn(async (id: string) =>
-      jamfPackage({ id, hashType: 'SHA3_512', hashValue: localHashes.sha3_512, size: 0 }),
+      jamfPackage({
+        id,
+        hashType: 'SHA3_512',
+        hashValue: localSha3,
+        sha256: localHashes.sha256,
+        size: 0,
+      }),
     );
     const { deps, metrics } = finalizeDeps(getPackage);
     const d = atFinalize(file, { chosenTransport: 'package-upload', packageId: '7', resends: 5 });
@@ -918,18 +983,68 @@ describe('finalize', () => {
     expect(metrics.uploadResent).not.toHaveBeenCalled();
   });
 
-  it('fails VERIFY_FAILED, naming both hashes, when Jamf computed another SHA3-512 for the local size', async () => {
+  it('fails VERIFY_FAILED, naming both hashes, when Jamf computed another SHA-256 for the local size', async () => {
     const file = packageFile();
     const getPackage = vi.fn(async (id: string) =>
-      verified(id, file.size, { hashValue: otherSha3 }),
+      verified(id, file.size, { hashValue: otherSha3, sha256: otherSha256 }),
     );
     const { deps, uploadDuration } = finalizeDeps(getPackage);
     const d = atFinalize(file, { chosenTransport: 'package-upload', packageId: '7' });
     const err = await rejection(finalize(stepArgs(deps, fakeJob(d).job).args, d));
     expect(err).toMatchObject({ code: 'VERIFY_FAILED', retryable: false });
-    expect((err as AppError).message).toContain(otherSha3);
-    expect((err as AppError).message).toContain(localHashes.sha3_512);
+    expect((err as AppError).message).toContain(`SHA-256 ${otherSha256}`);
+    expect((err as AppError).message).toContain(localHashes.sha256);
     expect(uploadDuration).not.toHaveBeenCalled();
+  });
+
+  it('a record without sha256: hashes the file with SHA3-512 once, checkpoints it and converges on hashValue', async () => {
+    const file = packageFile();
+    const getPackage = vi
+      .fn<PackagesApi['getPackage']>()
+      .mockResolvedValueOnce(
+        verified('7', file.size, { sha256: undefined, cloudTransferStatus: 'IN_PROGRESS' }),
+      )
+      // READY: the local SHA3-512 is computed now; the transient old size waits.
+      .mockResolvedValueOnce(verified('7', 99, { sha256: undefined }))
+      .mockResolvedValue(verified('7', file.size, { sha256: undefined }));
+    const { deps } = finalizeDeps(getPackage);
+    const d = atFinalize(file, { chosenTransport: 'package-upload', packageId: '7' });
+    const { job, log } = fakeJob(d);
+    const { args, save } = stepArgs(deps, job);
+    const out = await finalize(args, d);
+    expect(save).toHaveBeenCalledTimes(1);
+    expect(save).toHaveBeenCalledWith({ ...d, hashes: { ...localHashes, sha3_512: localSha3 } });
+    expect(out).toMatchObject({
+      done: { packageId: '7', sha256: localHashes.sha256, sha3_512: localSha3 },
+    });
+    expect(log).toHaveBeenCalledWith(expect.stringMatching(/no sha256.*hashValue/));
+    expect(log).toHaveBeenCalledWith(expect.stringMatching(/^verified: .*SHA3-512/));
+  });
+
+  it('a record without sha256 whose hashValue is another SHA3-512 for the local size: VERIFY_FAILED', async () => {
+    const file = packageFile();
+    const getPackage = vi.fn(async (id: string) =>
+      verified(id, file.size, { sha256: undefined, hashValue: otherSha3 }),
+    );
+    const { deps } = finalizeDeps(getPackage);
+    const d = atFinalize(file, { chosenTransport: 'package-upload', packageId: '7' });
+    const err = await rejection(finalize(stepArgs(deps, fakeJob(d).job).args, d));
+    expect(err).toMatchObject({ code: 'VERIFY_FAILED' });
+    expect((err as AppError).message).toContain(`SHA3-512 ${otherSha3}`);
+    expect((err as AppError).message).toContain(localSha3);
+  });
+
+  it('a checkpoint of an earlier version (SHA3-512 and MD5, no SHA-256) hashes the file again', async () => {
+    const file = packageFile();
+    const getPackage = vi.fn(async (id: string) => verified(id, file.size));
+    const { deps } = finalizeDeps(getPackage);
+    const old = { sha3_512: localSha3, md5: 'x' } as unknown as FileHashes;
+    const d = atFinalize(file, { chosenTransport: 'package-upload', packageId: '7', hashes: old });
+    const { job } = fakeJob(d);
+    const { args, save } = stepArgs(deps, job);
+    const out = await finalize(args, d);
+    expect(save).toHaveBeenCalledWith({ ...d, hashes: localHashes });
+    expect(out).toMatchObject({ done: { sha256: localHashes.sha256 } });
   });
 
   it('a replace converges only on the new hash and the new size, then writes the metadata', async () => {
@@ -937,7 +1052,7 @@ describe('finalize', () => {
     const getPackage = vi
       .fn<PackagesApi['getPackage']>()
       // The old file, then the transient new hash with the old size, then the new file.
-      .mockResolvedValueOnce(verified('17', 99, { hashValue: otherSha3 }))
+      .mockResolvedValueOnce(verified('17', 99, { hashValue: otherSha3, sha256: otherSha256 }))
       .mockResolvedValueOnce(verified('17', 99))
       .mockResolvedValueOnce(verified('17', file.size))
       // writeMetadata's GET: the record has another name; after the PUT, size comes back.
@@ -950,6 +1065,7 @@ describe('finalize', () => {
     const d = atFinalize(file, {
       existingPackageId: '17',
       priorHash: otherSha3,
+      priorSha256: otherSha256,
       ifExists: 'replace',
     });
     const out = await finalize(stepArgs(deps, fakeJob(d).job).args, d);
@@ -997,6 +1113,6 @@ describe('finalize', () => {
       undefined,
     );
     expect(save).toHaveBeenCalledWith({ ...d, hashes: localHashes });
-    expect(out).toMatchObject({ done: { packageId: '7', sha3_512: localHashes.sha3_512 } });
+    expect(out).toMatchObject({ done: { packageId: '7', sha256: localHashes.sha256 } });
   });
 });

@@ -2,8 +2,9 @@
  * Step 3, complete (s3 multipart only): adds the hash job and any part child not yet done
  * (deterministic job ids make a re-add a no-op), waits for the parts
  * (moveToWaitingChildren), then completes the multipart upload from the children's ETags
- * (shared/upload/multipart.ts: cross-checked with ListParts, confirmed with HeadObject
- * after NoSuchUpload). A child that failed for good wakes this job
+ * and CRC32s (shared/upload/multipart.ts: cross-checked with ListParts, confirmed with
+ * HeadObject after NoSuchUpload; a checkpoint of an earlier version, whose upload was
+ * created without a checksum algorithm, completes with ETags only). A child that failed for good wakes this job
  * (continueParentOnFailure): it fails with the part's reason.
  *
  * A retry resumes. A failure for good at this step keeps the multipart upload, the parts

@@ -15,7 +15,7 @@ import {
   validatePathExtension,
 } from '../../../shared/files.ts';
 import type { UploadAt, UploadJobData, UploadResult } from '../../../shared/queues/jobs.ts';
-import { sameContent } from '../../../shared/upload/content.ts';
+import { comparableHash, knownHashes, sameContent } from '../../../shared/upload/content.ts';
 import type { StepOutcome } from '../../step-machine.ts';
 import type { StepArgs } from './job.ts';
 
@@ -43,10 +43,13 @@ export async function prepare(
     }
   }
 
-  let hashes = d.hashes;
+  // Known hashes (sync up passes them) are input: malformed ones, or those of an earlier
+  // version without SHA-256, are not trusted; the file is hashed again.
+  let hashes = knownHashes(d.hashes);
   const existing = await jamf.findPackageByFileName(d.fileName);
   let existingPackageId: string | undefined;
   let priorHash: string | undefined;
+  let priorSha256: string | undefined;
   if (existing) {
     if (d.ifExists === 'fail') {
       throw new AppError(
@@ -54,7 +57,19 @@ export async function prepare(
         `A package with the file name ${d.fileName} already exists (id ${existing.id}): use --if-exists replace to overwrite it or skip to keep it.`,
       );
     }
-    hashes ??= await hashIdentified(d, signal);
+    // SHA-256; and, to skip a record that carries no sha256, the hash it has instead.
+    const other = d.ifExists === 'skip' ? comparableHash(existing) : undefined;
+    const extra = other && other !== 'sha256' && !hashes?.[other] ? other : undefined;
+    if (!hashes || extra) {
+      const h = await hashIdentified(d, signal, extra ? ['sha256', extra] : ['sha256']);
+      if (hashes && hashes.sha256 !== h.sha256)
+        throw new AppError(
+          'FILE_CHANGED',
+          `${d.path} changed since it was hashed at enqueue (its SHA-256 differs); nothing was sent. Enqueue it again once it is final.`,
+        );
+      const { bytes: _b, ...digests } = h;
+      hashes = { ...hashes, ...digests };
+    }
     await assertUnchanged(d);
     if (d.ifExists === 'skip') {
       if (sameContent(existing, hashes)) {
@@ -65,8 +80,8 @@ export async function prepare(
             packageId: String(existing.id),
             fileName: d.fileName,
             size: d.size,
-            sha3_512: hashes.sha3_512,
-            md5: hashes.md5,
+            sha256: hashes.sha256,
+            ...(hashes.sha3_512 ? { sha3_512: hashes.sha3_512 } : {}),
             transport,
             bytesSent: 0,
             durationMs: deps.clock.now() - started,
@@ -82,6 +97,7 @@ export async function prepare(
     existingPackageId = String(existing.id);
     // What the record shows now describes the old file: convergence waits for another hash.
     priorHash = existing.hashValue?.toLowerCase() || undefined;
+    priorSha256 = existing.sha256?.toLowerCase() || undefined;
   }
   // A new file is hashed while it is sent (small files in stage, large ones by the hash
   // job beside the parts), so the bytes are read once.
@@ -95,9 +111,10 @@ export async function prepare(
       step: 'stage',
       chosenTransport: transport,
       startedAt: started,
-      ...(hashes ? { hashes: { sha3_512: hashes.sha3_512, md5: hashes.md5 } } : {}),
+      hashes,
       ...(existingPackageId ? { existingPackageId } : {}),
       ...(priorHash ? { priorHash } : {}),
+      ...(priorSha256 ? { priorSha256 } : {}),
     },
   };
 }

@@ -6,7 +6,7 @@
  *
  * The Classic API fallback (servers before 11.5 without the Pro packages API) is gone: JCDS
  * is Jamf Cloud only, every Jamf Cloud instance runs a current release, and the Classic
- * API cannot be converged on a server-computed SHA3-512.
+ * API cannot be converged on the hashes Jamf computes.
  */
 import { errorCode } from '../../../shared/errors.ts';
 import type { JamfPackage } from '../../../shared/jamf/types.ts';

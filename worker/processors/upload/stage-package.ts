@@ -9,6 +9,7 @@
 import { hashIdentified, openIdentified } from '../../../shared/file-identity.ts';
 import { assertUnchanged } from '../../../shared/files.ts';
 import type { UploadAt, UploadJobData, UploadResult } from '../../../shared/queues/jobs.ts';
+import { knownHashes } from '../../../shared/upload/content.ts';
 import type { StepOutcome } from '../../step-machine.ts';
 import { progress, type StepArgs } from './job.ts';
 import { packageFields } from './record.ts';
@@ -36,8 +37,10 @@ export async function stagePackageUpload(
     if (!found) await job.log(`package ${packageId} created for ${d.fileName}`);
   }
   await assertUnchanged(d);
-  // Large files were not hashed in prepare: hash them while they stream (page cache).
-  const hashing = d.hashes ? Promise.resolve(d.hashes) : hashIdentified(d, signal);
+  // Large files were not hashed in prepare: hash them (SHA-256) while they stream (page
+  // cache). Hashes of an earlier version's checkpoint (no SHA-256) are taken again.
+  const known = knownHashes(d.hashes);
+  const hashing = known ? Promise.resolve(known) : hashIdentified(d, signal);
   hashing.catch(() => undefined);
   let lastReport = 0;
   // A worker that lost the lock does not send the file into a record the new owner uses.
@@ -66,7 +69,7 @@ export async function stagePackageUpload(
       step: 'finalize',
       stored: true,
       bytesSent: d.size,
-      hashes: { sha3_512: hashes.sha3_512, md5: hashes.md5 },
+      hashes: { ...known, sha256: hashes.sha256 },
     },
   };
 }

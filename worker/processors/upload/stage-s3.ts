@@ -17,6 +17,7 @@ import type {
 } from '../../../shared/queues/jobs.ts';
 import { uploadVaultKey } from '../../../shared/queues/names.ts';
 import { openUpload, type ObjectTarget } from '../../../shared/upload/multipart.ts';
+import { knownHashes } from '../../../shared/upload/content.ts';
 import { planParts } from '../../../shared/upload/part-plan.ts';
 import { singlePartSize, uploadSingle } from '../../../shared/upload/single.ts';
 import { fromJcds } from '../../../shared/vault.ts';
@@ -52,13 +53,18 @@ export async function stageS3(
         fileName: d.fileName,
         partSize: deps.config.partSize,
         signal,
-        onProgress: loaded => void progress(job, loaded, 'uploading').catch(() => undefined),
+        // Not the last (all bytes): finalize's 'verifying' follows at once with the same
+        // count, one Redis write instead of two for a small file.
+        onProgress: loaded => {
+          if (loaded < d.size) void progress(job, loaded, 'uploading').catch(() => undefined);
+        },
       });
     } finally {
       await handle.close();
     }
     await assertUnchanged(d);
-    if (d.hashes && (d.hashes.sha3_512 !== streamed.sha3_512 || d.hashes.md5 !== streamed.md5)) {
+    const known = knownHashes(d.hashes);
+    if (known && known.sha256 !== streamed.sha256) {
       throw new AppError(
         'FILE_CHANGED',
         `${d.path} changed while it was being uploaded (its hash differs from the one taken before); nothing was published. Enqueue it again once it is final.`,
@@ -81,14 +87,21 @@ export async function stageS3(
     // per small upload in Redis until they expire (an hour on JCDS).
     await unlessLockLost(vault.delete(vaultKey, run.lock));
     return {
-      next: { ...d, step: 'finalize', stored: true, hashes: streamed, bytesSent: d.size },
+      next: {
+        ...d,
+        step: 'finalize',
+        stored: true,
+        hashes: { ...known, sha256: streamed.sha256 },
+        bytesSent: d.size,
+      },
     };
   }
 
   const plan = planParts(d.size, deps.config.partSize);
-  const uploadId = await engine.create(target, d.fileName, signal);
+  const { uploadId, checksumAlgorithm } = await engine.create(target, d.fileName, signal);
   const multipart: MultipartState = {
     uploadId,
+    ...(checksumAlgorithm ? { checksumAlgorithm } : {}),
     bucket: target.bucket,
     key: target.key,
     region: target.region,
@@ -103,7 +116,14 @@ export async function stageS3(
     'multipart upload created',
   );
   return {
-    next: { ...d, step: 'complete', chosenTransport: 's3', multipart },
+    // Hashes of an earlier version's checkpoint (no SHA-256) are dropped: the hash job runs.
+    next: {
+      ...d,
+      step: 'complete',
+      chosenTransport: 's3',
+      multipart,
+      hashes: knownHashes(d.hashes),
+    },
     // The checkpoint refused (the lock was lost while S3 created it): no checkpoint names
     // this upload, nobody sends parts to it; abort it rather than leave it open.
     undo: async () => {

@@ -259,6 +259,7 @@ describe('ls', () => {
           size: 7,
           hashType: 'SHA3_512',
           hashValue: 'h',
+          sha256: 'x',
         } as never,
       ],
     );
@@ -266,6 +267,7 @@ describe('ls', () => {
       {
         fileName: 'a.pkg',
         size: 7,
+        sha256: 'x',
         sha3: 'h',
         md5: null,
         packageId: '2',
@@ -275,6 +277,7 @@ describe('ls', () => {
       {
         fileName: 'b.pkg',
         size: 10,
+        sha256: null,
         sha3: 's',
         md5: 'm',
         packageId: '1',
@@ -284,6 +287,7 @@ describe('ls', () => {
       {
         fileName: 'orphan.dmg',
         size: 5,
+        sha256: null,
         sha3: null,
         md5: null,
         packageId: null,

@@ -38,6 +38,7 @@ const RANGE = 64 * 1024;
 const content = randomBytes(SIZE);
 const md5 = createHash('md5').update(content).digest('hex');
 const sha3 = createHash('sha3-512').update(content).digest('hex');
+const sha256 = createHash('sha256').update(content).digest('hex');
 
 const state = { valid: new Set<string>(), bytesServed: 0, requests: 0, dropNext: 0 };
 let server: Server;
@@ -330,6 +331,47 @@ describe('downloadFile', () => {
     expect(readFileSync(o.dest).equals(content)).toBe(true);
     // Half-ranges that arrived before the drop are kept: nothing is fetched twice.
     expect(state.bytesServed).toBe(SIZE);
+  });
+
+  it('with the package record’s SHA-256, verifies by SHA-256 alone', async () => {
+    const o = options({ expected: { size: SIZE, md5, sha3, sha256 } });
+    const r = await downloadFile(o);
+    expect(r).toMatchObject({ sha256, verified: true, verifiedBy: 'sha256' });
+    // Neither MD5 nor SHA3-512 was computed.
+    expect(r.md5).toBeUndefined();
+    expect(r.sha3_512).toBeUndefined();
+    expect(readFileSync(o.dest).equals(content)).toBe(true);
+    expect(o.lines.join('\n')).toMatch(/verified \(SHA-256 equals the one Jamf computed/);
+  });
+
+  it('a SHA-256 unlike the file’s (a record’s wrong claim) is not a verdict: MD5 and SHA3-512 of the listing decide', async () => {
+    const o = options({ expected: { size: SIZE, md5, sha3, sha256: 'ab'.repeat(32) } });
+    const r = await downloadFile(o);
+    expect(r).toMatchObject({ md5, sha3_512: sha3, sha256, verified: true, verifiedBy: 'listing' });
+    expect(readFileSync(o.dest).equals(content)).toBe(true);
+    expect(o.lines.join('\n')).toMatch(
+      /SHA-256 \w{16}… differs from the package record's abababababababab…: checking the hashes of the JCDS listing instead/,
+    );
+    // Fetched once: the second check read the partial file again, not the network.
+    expect(state.bytesServed).toBe(SIZE);
+  });
+
+  it('fails with VERIFY_FAILED when the SHA-256 differs and so do the listed hashes', async () => {
+    for (const expected of [
+      { size: SIZE, md5: '0'.repeat(32), sha3, sha256: 'ab'.repeat(32) },
+      { size: SIZE, sha256: 'ab'.repeat(32) },
+    ]) {
+      const o = options({ expected });
+      const err = await downloadFile(o).catch((e: unknown) => e);
+      expect((err as AppError).code).toBe('VERIFY_FAILED');
+      expect((err as AppError).message).toMatch(
+        expected.md5
+          ? /does not match what Jamf lists \(MD5 /
+          : /\(SHA-256 \w+, Jamf computed abab/,
+      );
+      expect(existsSync(o.dest)).toBe(false);
+      expect(partials()).toEqual([]);
+    }
   });
 
   it('fails with VERIFY_FAILED on a hash mismatch: no destination, no partial', async () => {

@@ -1,7 +1,8 @@
 /**
- * The multipart protocol (shared/upload/multipart.ts) over a fake S3 client: create, send
- * a part (Content-MD5, credential renewal), list parts, complete or confirm, abort, and
- * the clean-up of stray uploads.
+ * The multipart protocol (shared/upload/multipart.ts) over a fake S3 client: create (with
+ * CRC32), send a part (x-amz-checksum-crc32, or Content-MD5 for an upload created without
+ * an algorithm; credential renewal), list parts, complete or confirm (with the parts'
+ * CRC32s, or ETags only for such an upload), abort, and the clean-up of stray uploads.
  */
 import { createHash } from 'node:crypto';
 import { NoSuchUpload } from '@aws-sdk/client-s3';
@@ -9,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { AppError } from '../../../../shared/errors.ts';
 import type { PartResult } from '../../../../shared/queues/jobs.ts';
 import {
+  crc32Base64,
   MultipartEngine,
   type ObjectTarget,
   type OpenUpload,
@@ -21,7 +23,22 @@ const target: ObjectTarget = {
   region: 'us-east-1',
   vaultKey: 'upload-1',
 };
+/** An upload an earlier version created without a checksum algorithm (Content-MD5 parts). */
 const upload: OpenUpload = { ...target, uploadId: 'mpu-1' };
+/** An upload created with CRC32, as this version creates them. */
+const crcUpload: OpenUpload = { ...target, uploadId: 'mpu-2', checksumAlgorithm: 'CRC32' };
+
+/** S3's x-amz-checksum-crc32 of a body, computed here independently of multipart.ts. */
+function s3Crc32(body: Buffer): string {
+  let c = 0xffffffff;
+  for (const byte of body) {
+    c ^= byte;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+  }
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE((c ^ 0xffffffff) >>> 0, 0);
+  return out.toString('base64');
+}
 
 function setup(maxRenewals?: number) {
   const s3 = new FakeS3();
@@ -66,11 +83,29 @@ const listed = (ps: PartResult[]) => ({
   IsTruncated: false,
 });
 
+describe('crc32Base64', () => {
+  it("is S3's x-amz-checksum-crc32: base64 of the big-endian CRC32", () => {
+    // The CRC-32 check value: crc32("123456789") = 0xCBF43926.
+    expect(crc32Base64(Buffer.from('123456789'))).toBe(
+      Buffer.from([0xcb, 0xf4, 0x39, 0x26]).toString('base64'),
+    );
+    const body = Buffer.from('the bytes of a part, with a high bit: \xff\x80');
+    expect(crc32Base64(body)).toBe(s3Crc32(body));
+    expect(crc32Base64(Buffer.alloc(0))).toBe('AAAAAA==');
+  });
+});
+
 describe('MultipartEngine.create', () => {
-  it('returns the UploadId of CreateMultipartUpload', async () => {
+  it('creates with ChecksumAlgorithm CRC32 (COMPOSITE) and returns what S3 confirmed', async () => {
     const { s3, engine } = setup();
-    s3.on('CreateMultipartUploadCommand', ok({ UploadId: 'mpu-9' }));
-    await expect(engine.create(target, 'Firefox.pkg')).resolves.toBe('mpu-9');
+    s3.on(
+      'CreateMultipartUploadCommand',
+      ok({ UploadId: 'mpu-9', ChecksumAlgorithm: 'CRC32', ChecksumType: 'COMPOSITE' }),
+    );
+    await expect(engine.create(target, 'Firefox.pkg')).resolves.toEqual({
+      uploadId: 'mpu-9',
+      checksumAlgorithm: 'CRC32',
+    });
     expect(s3.sent).toHaveLength(1);
     expect(s3.sent[0]).toMatchObject({
       name: 'CreateMultipartUploadCommand',
@@ -78,8 +113,30 @@ describe('MultipartEngine.create', () => {
         Bucket: 'jcds-bucket',
         Key: 'files/Firefox.pkg',
         ContentType: 'application/octet-stream',
+        ChecksumAlgorithm: 'CRC32',
+        ChecksumType: 'COMPOSITE',
       },
     });
+  });
+
+  it('falls back to Content-MD5 parts when S3 does not confirm the algorithm', async () => {
+    const { s3, engine, lines } = setup();
+    s3.on('CreateMultipartUploadCommand', ok({ UploadId: 'mpu-9' }));
+    await expect(engine.create(target, 'Firefox.pkg')).resolves.toEqual({
+      uploadId: 'mpu-9',
+      checksumAlgorithm: undefined,
+    });
+    expect(lines().map(l => l['msg'])).toContainEqual(
+      expect.stringMatching(/did not confirm the CRC32 checksum algorithm/),
+    );
+  });
+
+  it('refuses an upload S3 created with another algorithm', async () => {
+    const { s3, engine } = setup();
+    s3.on('CreateMultipartUploadCommand', ok({ UploadId: 'mpu-9', ChecksumAlgorithm: 'SHA256' }));
+    const err = await rejection(engine.create(target, 'Firefox.pkg'));
+    expect(err.code).toBe('S3_ERROR');
+    expect(err.message).toMatch(/answered checksum algorithm SHA256, not the CRC32 requested/);
   });
 
   it('fails with S3_ERROR when S3 gives no UploadId', async () => {
@@ -102,12 +159,40 @@ describe('MultipartEngine.create', () => {
 describe('MultipartEngine.sendPart', () => {
   const body = Buffer.from('the bytes of part two');
 
-  it('sends the part with its Content-MD5 and length and returns the ETag', async () => {
+  it('sends the part with its CRC32 (no Content-MD5) and returns the ETag and CRC32', async () => {
+    const { s3, engine } = setup();
+    s3.on('UploadPartCommand', ok({ ETag: '"etag-2"', ChecksumCRC32: s3Crc32(body) }));
+    await expect(
+      engine.sendPart(crcUpload, { partNumber: 2, body, what: 'Firefox.pkg' }),
+    ).resolves.toEqual({ etag: '"etag-2"', checksumCRC32: s3Crc32(body) });
+    const sent = s3.commands('UploadPartCommand')[0]!.input;
+    expect(sent).toMatchObject({
+      UploadId: 'mpu-2',
+      PartNumber: 2,
+      ContentLength: body.length,
+      ChecksumCRC32: s3Crc32(body),
+    });
+    expect(sent).not.toHaveProperty('ContentMD5');
+    expect(sent).not.toHaveProperty('ChecksumAlgorithm');
+    expect(sent['Body']).toBe(body);
+  });
+
+  it('fails retryable when S3 reports another CRC32 than the one sent', async () => {
+    const { s3, engine } = setup();
+    s3.on('UploadPartCommand', ok({ ETag: '"etag-2"', ChecksumCRC32: 'AAAAAA==' }));
+    const err = await rejection(
+      engine.sendPart(crcUpload, { partNumber: 2, body, what: 'Firefox.pkg' }),
+    );
+    expect(err).toMatchObject({ code: 'S3_ERROR', retryable: true });
+    expect(err.message).toMatch(/S3 stored CRC32 AAAAAA==, not the .* sent/);
+  });
+
+  it('sends Content-MD5 (no CRC32) to an upload created without an algorithm', async () => {
     const { s3, engine } = setup();
     s3.on('UploadPartCommand', ok({ ETag: '"etag-2"' }));
     await expect(
       engine.sendPart(upload, { partNumber: 2, body, what: 'Firefox.pkg' }),
-    ).resolves.toBe('"etag-2"');
+    ).resolves.toEqual({ etag: '"etag-2"' });
     expect(s3.commands('UploadPartCommand')).toHaveLength(1);
     const sent = s3.commands('UploadPartCommand')[0]!.input;
     expect(sent).toMatchObject({
@@ -119,6 +204,7 @@ describe('MultipartEngine.sendPart', () => {
       ContentMD5: createHash('md5').update(body).digest('base64'),
     });
     expect(sent['Body']).toBe(body);
+    expect(sent).not.toHaveProperty('ChecksumCRC32');
   });
 
   it('fails retryable S3_ERROR when S3 gives no ETag', async () => {
@@ -139,7 +225,7 @@ describe('MultipartEngine.sendPart', () => {
     });
     await expect(
       engine.sendPart(upload, { partNumber: 1, body, what: 'Firefox.pkg' }),
-    ).resolves.toBe('"etag-renewed"');
+    ).resolves.toEqual({ etag: '"etag-renewed"' });
     expect(vault.renewals()).toEqual([['upload-1', 'AKID1']]);
     expect(s3.commands('UploadPartCommand').map(c => c.accessKeyId)).toEqual(['AKID1', 'AKID2']);
   });
@@ -214,6 +300,98 @@ describe('MultipartEngine.completeOrConfirm', () => {
         'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
       $metadata: { httpStatusCode: 404 },
     });
+
+  const crcParts: PartResult[] = parts.map(p => ({
+    ...p,
+    checksumCRC32: s3Crc32(Buffer.from(`part ${p.partNumber}`)),
+  }));
+  const crcListed = (ps: PartResult[]) => ({
+    Parts: ps.map(p => ({
+      PartNumber: p.partNumber,
+      ETag: p.etag,
+      Size: p.size,
+      ...(p.checksumCRC32 ? { ChecksumCRC32: p.checksumCRC32 } : {}),
+    })),
+    IsTruncated: false,
+  });
+
+  it("completes an upload created with CRC32 listing each part's ChecksumCRC32", async () => {
+    const { s3, engine } = setup();
+    s3.on('ListPartsCommand', ok(crcListed(crcParts)));
+    s3.on('CompleteMultipartUploadCommand', ok({}));
+    const done = await engine.completeOrConfirm(crcUpload, [...crcParts].reverse(), expected);
+    expect(done).toEqual({
+      etag: s3MultipartEtag(parts.map(p => p.etag)),
+      confirmed: false,
+      replacedParts: [],
+    });
+    expect(s3.commands('CompleteMultipartUploadCommand')[0]!.input['MultipartUpload']).toEqual({
+      Parts: crcParts.map(p => ({
+        PartNumber: p.partNumber,
+        ETag: p.etag,
+        ChecksumCRC32: p.checksumCRC32,
+      })),
+    });
+  });
+
+  it("takes S3's ETag and CRC32 where ListParts differs (a part sent again)", async () => {
+    const { s3, engine } = setup();
+    const again = Buffer.from('part 2, sent again by a zombie worker');
+    const resent = { etag: quoted(md5hex(again)), checksumCRC32: s3Crc32(again) };
+    s3.on(
+      'ListPartsCommand',
+      ok(crcListed(crcParts.map(p => (p.partNumber === 2 ? { ...p, ...resent } : p)))),
+    );
+    s3.on('CompleteMultipartUploadCommand', ok({}));
+    const done = await engine.completeOrConfirm(crcUpload, crcParts, expected);
+    expect(done.replacedParts).toEqual([2]);
+    const sent = s3.commands('CompleteMultipartUploadCommand')[0]!.input['MultipartUpload'] as {
+      Parts: unknown[];
+    };
+    expect(sent.Parts[1]).toEqual({
+      PartNumber: 2,
+      ETag: resent.etag,
+      ChecksumCRC32: resent.checksumCRC32,
+    });
+  });
+
+  it('takes a missing CRC32 from ListParts when the ETag matches', async () => {
+    const { s3, engine } = setup();
+    s3.on('ListPartsCommand', ok(crcListed(crcParts)));
+    s3.on('CompleteMultipartUploadCommand', ok({}));
+    const withoutSecond = crcParts.map(p =>
+      p.partNumber === 2 ? { partNumber: p.partNumber, etag: p.etag, size: p.size } : p,
+    );
+    const done = await engine.completeOrConfirm(crcUpload, withoutSecond, expected);
+    expect(done.replacedParts).toEqual([]);
+    const sent = s3.commands('CompleteMultipartUploadCommand')[0]!.input['MultipartUpload'] as {
+      Parts: Array<Record<string, unknown>>;
+    };
+    expect(sent.Parts.map(p => p['ChecksumCRC32'])).toEqual(crcParts.map(p => p.checksumCRC32));
+  });
+
+  it('fails UPLOAD_INCOMPLETE, without completing, when a part has no CRC32 anywhere', async () => {
+    const { s3, engine } = setup();
+    s3.on('ListPartsCommand', fail(s3Error('AccessDenied', 403)));
+    s3.on('CompleteMultipartUploadCommand', ok({}));
+    const withoutThird = crcParts.map(p =>
+      p.partNumber === 3 ? { partNumber: p.partNumber, etag: p.etag, size: p.size } : p,
+    );
+    const err = await rejection(engine.completeOrConfirm(crcUpload, withoutThird, expected));
+    expect(err.code).toBe('UPLOAD_INCOMPLETE');
+    expect(err.message).toMatch(/Part 3 of Firefox.pkg has no CRC32/);
+    expect(s3.commands('CompleteMultipartUploadCommand')).toEqual([]);
+  });
+
+  it('completes an upload created without an algorithm with ETags only', async () => {
+    const { s3, engine } = setup();
+    s3.on('ListPartsCommand', ok(crcListed(crcParts)));
+    s3.on('CompleteMultipartUploadCommand', ok({}));
+    await engine.completeOrConfirm(upload, crcParts, expected);
+    expect(s3.commands('CompleteMultipartUploadCommand')[0]!.input['MultipartUpload']).toEqual({
+      Parts: parts.map(p => ({ PartNumber: p.partNumber, ETag: p.etag })),
+    });
+  });
 
   it('completes with the parts sorted by number', async () => {
     const { s3, engine } = setup();
