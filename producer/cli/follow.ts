@@ -7,6 +7,12 @@
  * one reads those part jobs' attempts (a part that failed an attempt and waits to be tried
  * again is a `parts` event: "retrying part 3 (attempt 2/6)"). A job that has finished is
  * then read once through BullMQ for its state, return value and failure reason.
+ *
+ * Between ticks it does not just sleep: a second connection blocks on the followed queues'
+ * event streams (XREAD BLOCK, the stream QueueEvents reads) for at most the interval, so a
+ * job's completion, failure or progress starts the next tick at once (a command exits as
+ * soon as its job ends, not up to an interval later). Without events, or when that read
+ * fails (an old Redis, a restart), it is the plain interval.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
@@ -73,6 +79,8 @@ export interface FollowOutcome {
 
 export interface FollowOptions {
   intervalMs?: number;
+  /** Ticks woken by events come at least this long after the previous one. @defaultValue 50 */
+  minGapMs?: number;
   signal?: AbortSignal;
   /** Called once when nothing has started after `idleWarnMs` and no worker is connected. */
   onIdle?: (queues: string[]) => void;
@@ -205,110 +213,188 @@ export async function followJobs(
   const outcomes = new Map<TrackedJob, FollowOutcome>();
   const started = Date.now();
   let idleWarned = false;
+  const wake = new EventWake(
+    redis,
+    [...new Set(jobs.map(j => j.queue.keys['events']).filter((k): k is string => !!k))],
+    options.signal,
+  );
 
-  while (outcomes.size < jobs.length && !options.signal?.aborted) {
-    const open = jobs.filter(j => !outcomes.has(j));
-    const pipe = redis.pipeline();
-    const uploads = open.filter(j => j.queue.name === QUEUES.upload);
-    for (const j of open) pipe.hmget(j.queue.toKey(j.jobId), ...FIELDS);
-    for (const j of uploads) pipe.smembers(`${j.queue.toKey(j.jobId)}:dependencies`);
-    const replies = (await pipe.exec()) ?? [];
-    const finished: TrackedJob[] = [];
-    const deps = new Map<TrackedJob, string[]>();
-    for (const [i, j] of uploads.entries()) {
-      const [err, members] = replies[open.length + i] ?? [];
-      if (!err && Array.isArray(members) && members.length > 0) deps.set(j, members as string[]);
-    }
-    const partRows = await readPartRows(redis, deps);
-    for (const [i, j] of open.entries()) {
-      const [err, values] = replies[i] ?? [];
-      if (err) throw err;
-      const [
-        progress = null,
-        processedOn = null,
-        finishedOn = null,
-        atm = null,
-        failedReason = null,
-        timestamp = null,
-        attemptsMade = null,
-        opts = null,
-      ] = (values ?? []) as Array<string | null>;
-      const st = states.get(j)!;
-      if (timestamp === null) {
-        // Every job hash has a timestamp: this one is gone (removed). A few ticks of grace.
-        if (++st.missingTicks > 20) {
-          const reason = 'The job no longer exists in Redis (it was removed); check `jcds status`.';
-          outcomes.set(j, { job: j, state: 'failed', reason, code: undefined });
-          onEvent({ type: 'failed', job: j, reason, code: undefined });
+  try {
+    while (outcomes.size < jobs.length && !options.signal?.aborted) {
+      const open = jobs.filter(j => !outcomes.has(j));
+      const pipe = redis.pipeline();
+      const uploads = open.filter(j => j.queue.name === QUEUES.upload);
+      for (const j of open) pipe.hmget(j.queue.toKey(j.jobId), ...FIELDS);
+      for (const j of uploads) pipe.smembers(`${j.queue.toKey(j.jobId)}:dependencies`);
+      const replies = (await pipe.exec()) ?? [];
+      const finished: TrackedJob[] = [];
+      const deps = new Map<TrackedJob, string[]>();
+      for (const [i, j] of uploads.entries()) {
+        const [err, members] = replies[open.length + i] ?? [];
+        if (!err && Array.isArray(members) && members.length > 0) deps.set(j, members as string[]);
+      }
+      const partRows = await readPartRows(redis, deps);
+      for (const [i, j] of open.entries()) {
+        const [err, values] = replies[i] ?? [];
+        if (err) throw err;
+        const [
+          progress = null,
+          processedOn = null,
+          finishedOn = null,
+          atm = null,
+          failedReason = null,
+          timestamp = null,
+          attemptsMade = null,
+          opts = null,
+        ] = (values ?? []) as Array<string | null>;
+        const st = states.get(j)!;
+        if (timestamp === null) {
+          // Every job hash has a timestamp: this one is gone (removed). A few ticks of grace.
+          if (++st.missingTicks > 20) {
+            const reason =
+              'The job no longer exists in Redis (it was removed); check `jcds status`.';
+            outcomes.set(j, { job: j, state: 'failed', reason, code: undefined });
+            onEvent({ type: 'failed', job: j, reason, code: undefined });
+          }
+          continue;
         }
-        continue;
+        if (!st.seenActive && processedOn !== null) {
+          st.seenActive = true;
+          onEvent({ type: 'active', job: j });
+        }
+        const attempts = Number(atm ?? attemptsMade ?? 0);
+        if (attempts > st.attempts && finishedOn === null && failedReason) {
+          onEvent({
+            type: 'retrying',
+            job: j,
+            attemptsMade: attempts,
+            attempts: optsAttempts(opts),
+            reason: failedReason,
+          });
+        }
+        st.attempts = Math.max(st.attempts, attempts);
+        if (j.queue.name === QUEUES.upload && finishedOn === null) {
+          const retrying = retryingParts(partRows.get(j) ?? []);
+          const text = JSON.stringify(retrying.map(r => [r.partNumber, r.attempt]));
+          if (text !== st.retryingParts) {
+            st.retryingParts = text;
+            onEvent({ type: 'parts', job: j, retrying });
+          }
+        }
+        if (progress !== null && progress !== st.lastProgress) {
+          st.lastProgress = progress;
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(progress);
+          } catch {
+            parsed = undefined;
+          }
+          const sample = normalizeProgress(parsed, j.size);
+          const speed = sample.done === undefined ? undefined : st.meter.add(sample.done);
+          onEvent({ type: 'progress', job: j, progress: sample, speed });
+        }
+        if (finishedOn !== null) finished.push(j);
       }
-      if (!st.seenActive && processedOn !== null) {
-        st.seenActive = true;
-        onEvent({ type: 'active', job: j });
-      }
-      const attempts = Number(atm ?? attemptsMade ?? 0);
-      if (attempts > st.attempts && finishedOn === null && failedReason) {
-        onEvent({
-          type: 'retrying',
-          job: j,
-          attemptsMade: attempts,
-          attempts: optsAttempts(opts),
-          reason: failedReason,
-        });
-      }
-      st.attempts = Math.max(st.attempts, attempts);
-      if (j.queue.name === QUEUES.upload && finishedOn === null) {
-        const retrying = retryingParts(partRows.get(j) ?? []);
-        const text = JSON.stringify(retrying.map(r => [r.partNumber, r.attempt]));
-        if (text !== st.retryingParts) {
-          st.retryingParts = text;
-          onEvent({ type: 'parts', job: j, retrying });
+      for (const j of finished) {
+        const outcome = await readOutcome(j);
+        if (!outcome) continue;
+        outcomes.set(j, outcome);
+        if (outcome.state === 'completed') {
+          onEvent({
+            type: 'completed',
+            job: j,
+            result: outcome.result,
+            durationMs: outcome.durationMs,
+          });
+        } else {
+          onEvent({
+            type: 'failed',
+            job: j,
+            reason: outcome.reason ?? 'failed',
+            code: outcome.code,
+          });
         }
       }
-      if (progress !== null && progress !== st.lastProgress) {
-        st.lastProgress = progress;
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(progress);
-        } catch {
-          parsed = undefined;
+      if (!idleWarned && options.onIdle && Date.now() - started > (options.idleWarnMs ?? 8_000)) {
+        idleWarned = true;
+        if (![...states.values()].some(s => s.seenActive) && outcomes.size === 0) {
+          const idle: string[] = [];
+          for (const q of new Set(open.map(j => j.queue))) {
+            if ((await q.getWorkersCount().catch(() => 1)) === 0) idle.push(q.name);
+          }
+          if (idle.length > 0) options.onIdle(idle);
         }
-        const sample = normalizeProgress(parsed, j.size);
-        const speed = sample.done === undefined ? undefined : st.meter.add(sample.done);
-        onEvent({ type: 'progress', job: j, progress: sample, speed });
       }
-      if (finishedOn !== null) finished.push(j);
+      if (outcomes.size < jobs.length) await wake.next(interval, options.minGapMs ?? 50);
     }
-    for (const j of finished) {
-      const outcome = await readOutcome(j);
-      if (!outcome) continue;
-      outcomes.set(j, outcome);
-      if (outcome.state === 'completed') {
-        onEvent({
-          type: 'completed',
-          job: j,
-          result: outcome.result,
-          durationMs: outcome.durationMs,
-        });
-      } else {
-        onEvent({ type: 'failed', job: j, reason: outcome.reason ?? 'failed', code: outcome.code });
-      }
-    }
-    if (!idleWarned && options.onIdle && Date.now() - started > (options.idleWarnMs ?? 8_000)) {
-      idleWarned = true;
-      if (![...states.values()].some(s => s.seenActive) && outcomes.size === 0) {
-        const idle: string[] = [];
-        for (const q of new Set(open.map(j => j.queue))) {
-          if ((await q.getWorkersCount().catch(() => 1)) === 0) idle.push(q.name);
-        }
-        if (idle.length > 0) options.onIdle(idle);
-      }
-    }
-    if (outcomes.size < jobs.length)
-      await sleep(interval, undefined, { signal: options.signal }).catch(() => undefined);
+    return jobs.filter(j => outcomes.has(j)).map(j => outcomes.get(j)!);
+  } finally {
+    wake.close();
   }
-  return jobs.filter(j => outcomes.has(j)).map(j => outcomes.get(j)!);
+}
+
+/**
+ * Waits up to `ms` for an event on the followed queues' event streams (XREAD BLOCK on a
+ * connection of its own), never less than `minGapMs`; falls back to the plain wait when the
+ * read fails. Reads only the newest ids (COUNT 1): what happened is read from the job hashes.
+ */
+class EventWake {
+  private blocker: Redis | undefined;
+  private readonly ids: Map<string, string>;
+  private broken = false;
+  private last = Date.now();
+  private readonly redis: Redis;
+  private readonly signal: AbortSignal | undefined;
+
+  constructor(redis: Redis, streams: string[], signal: AbortSignal | undefined) {
+    this.redis = redis;
+    this.signal = signal;
+    this.ids = new Map(streams.map(k => [k, '$']));
+    signal?.addEventListener('abort', () => this.close(), { once: true });
+  }
+
+  async next(ms: number, minGapMs: number): Promise<void> {
+    const since = Date.now() - this.last;
+    if (!this.broken && this.ids.size > 0 && !this.signal?.aborted) {
+      try {
+        this.blocker ??= this.redis.duplicate({
+          maxRetriesPerRequest: 1,
+          enableOfflineQueue: true,
+        });
+        const keys = [...this.ids.keys()];
+        const reply = (await this.blocker.xread(
+          'COUNT',
+          1,
+          'BLOCK',
+          Math.max(1, ms - since),
+          'STREAMS',
+          ...keys,
+          ...keys.map(k => this.ids.get(k)!),
+        )) as Array<[string, Array<[string, string[]]>]> | null;
+        for (const [key, entries] of reply ?? []) {
+          const id = entries.at(-1)?.[0];
+          if (id) this.ids.set(key, id);
+        }
+        const gap = minGapMs - (Date.now() - this.last);
+        if (gap > 0) await sleep(gap, undefined, { signal: this.signal }).catch(() => undefined);
+        this.last = Date.now();
+        return;
+      } catch {
+        // An aborted wait (close), an old server, a dropped connection: plain ticks from now.
+        this.broken = true;
+        this.close();
+      }
+    }
+    await sleep(Math.max(0, ms - (Date.now() - this.last)), undefined, {
+      signal: this.signal,
+    }).catch(() => undefined);
+    this.last = Date.now();
+  }
+
+  close(): void {
+    this.blocker?.disconnect();
+    this.blocker = undefined;
+  }
 }
 
 /** The part jobs' fields for each upload's pending children, in one pipelined round trip. */

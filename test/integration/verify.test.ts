@@ -108,7 +108,7 @@ describe('convergence on what Jamf computed', () => {
     }
   });
 
-  it('a stored object that vanishes is sent again before any record is created; the job never completes without it', async () => {
+  it('a stored object that vanishes is sent again and the record written beside the listing is deleted; the job never completes without it', async () => {
     await fleet.sim.control.resetCounters();
     await fleet.sim.control.setFaults({ vanishObjectCount: 1 });
     const f = await makeFile(fleet.dir, 'Vanished Once.pkg', 12 * MiB);
@@ -117,8 +117,12 @@ describe('convergence on what Jamf computed', () => {
     expect(await job.getState(), job.failedReason).toBe('completed');
     const c = await fleet.sim.control.counters();
     expect(c.objectsVanished).toBe(1);
-    // One record, created only once JCDS listed the object the second time.
-    expect(c.calls['POST /api/v1/packages']).toBe(1);
+    // A record is written while JCDS's listing is read: the first, for the object that
+    // vanished, was deleted again; one record is left, for the object JCDS lists.
+    expect(c.calls['POST /api/v1/packages']).toBe(2);
+    const records = (await jamf.listPackages({})).filter(p => p.fileName === 'Vanished Once.pkg');
+    expect(records).toHaveLength(1);
+    expect(String(records[0]!.id)).toBe((job.returnvalue as UploadResult).packageId);
     const listed = (await jamf.listJcdsFiles()).find(x => x.fileName === 'Vanished Once.pkg');
     expect(listed).toMatchObject({ length: 12 * MiB });
 

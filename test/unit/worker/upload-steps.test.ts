@@ -1077,20 +1077,59 @@ describe('finalize', () => {
     expect(out).toMatchObject({ done: { packageId: '17', outcome: 'replaced' } });
   });
 
-  it('s3: an object JCDS does not list is sent again and no record is created', async () => {
+  it('s3: the record is created while JCDS is listed; an object JCDS does not list deletes it and is sent again', async () => {
     const file = packageFile();
     const { deps, createPackage, metrics } = finalizeDeps(unexpected('getPackage'), {
-      listing: vi.fn(async () => [
-        { fileName: 'Firefox.pkg', length: 3, md5: 'x', region: 'x', sha3: undefined },
-      ]),
+      // The listing answers only after the record was created: both were asked at once.
+      listing: vi.fn(async () => {
+        await vi.waitFor(() => expect(createPackage).toHaveBeenCalled());
+        return [{ fileName: 'Firefox.pkg', length: 3, md5: 'x', region: 'x', sha3: undefined }];
+      }),
     });
+    const deletePackage = vi.fn(async (_id: string) => undefined);
+    deps.jamf.deletePackage = deletePackage as unknown as PackagesApi['deletePackage'];
     const d = atFinalize(file);
     const { job, log } = fakeJob(d);
-    const out = await finalize(stepArgs(deps, job).args, d);
+    const { args, save, lock } = stepArgs(deps, job);
+    const out = await finalize(args, d);
     expect(out).toMatchObject({ next: { step: 'stage', resends: 1 } });
-    expect(createPackage).not.toHaveBeenCalled();
+    // The record was checkpointed, then deleted (the lock checked first), then forgotten.
+    expect(save).toHaveBeenCalledWith(
+      expect.objectContaining({ packageId: '7', packageCreated: true }),
+    );
+    expect(deletePackage).toHaveBeenCalledWith('7');
+    expect(lock.checks).toContain('delete package 7');
+    const next = (out as unknown as { next: Record<string, unknown> }).next;
+    expect(next).not.toHaveProperty('packageId');
+    expect(next).not.toHaveProperty('packageCreated');
+    expect(save.mock.calls.at(-1)![0]).not.toHaveProperty('packageId');
     expect(metrics.uploadResent).toHaveBeenCalledTimes(1);
     expect(log).toHaveBeenCalledWith(expect.stringMatching(/JCDS lists it with 3 bytes/));
+    expect(log).toHaveBeenCalledWith(expect.stringMatching(/package 7 .* deleted/));
+  });
+
+  it('s3: a listing that fails keeps the record in the checkpoint for the retry; a listed object keeps it', async () => {
+    const file = packageFile();
+    const listing = vi.fn(async (): Promise<ReturnType<typeof listed>> => {
+      throw new Error('listing: socket hang up');
+    });
+    const { deps, createPackage } = finalizeDeps(unexpected('getPackage'), { listing });
+    const d = atFinalize(file);
+    const { args, save } = stepArgs(deps, fakeJob(d).job);
+    expect(await rejection(finalize(args, d))).toMatchObject({
+      message: 'listing: socket hang up',
+    });
+    expect(createPackage).toHaveBeenCalledTimes(1);
+    const saved = save.mock.calls.at(-1)![0] as UploadAt<'finalize'>;
+    expect(saved).toMatchObject({ packageId: '7', packageCreated: true });
+
+    // The retry reads the listing again and converges on that record: no second create.
+    listing.mockImplementation(async () => listed(file.size));
+    const getPackage = vi.fn(async (id: string) => verified(id, file.size));
+    deps.jamf.getPackage = getPackage;
+    const out = await finalize(stepArgs(deps, fakeJob(saved).job).args, saved);
+    expect(createPackage).toHaveBeenCalledTimes(1);
+    expect(out).toMatchObject({ done: { packageId: '7', outcome: 'created' } });
   });
 
   it('waits for the hash job of a multipart upload and checkpoints its hashes', async () => {

@@ -162,6 +162,25 @@ export async function converge(
   }
 }
 
+/**
+ * Deletes the record this job created for an object JCDS does not list as the file (it was
+ * written while the listing was read): a record never outlives the check. Fenced by the
+ * job's lock like every other write; a failure to delete fails the attempt, and the retry
+ * reads the listing again with the record still in the checkpoint.
+ */
+async function dropRecord(
+  { deps, job, run, save }: StepArgs,
+  d: Verified,
+  packageId: string,
+): Promise<Verified> {
+  await run.lock.check(`delete package ${packageId}`);
+  await deps.jamf.deletePackage(packageId);
+  await job.log(`package ${packageId} (created while JCDS's listing was read) deleted`);
+  const { packageId: _p, packageCreated: _c, ...rest } = d;
+  await save(rest);
+  return rest;
+}
+
 /** The bytes did not land: back to `stage`, a bounded number of times. */
 async function sendAgain(
   { deps, job, run }: StepArgs,
@@ -208,20 +227,35 @@ export async function finalize(
   // Before anything is published: the file hashed and sent is still the one enqueued (a
   // rewrite in place during the upload, even with its mtime put back, fails here).
   await assertUnchanged(d);
-  if (d.chosenTransport === 's3') {
-    const missing = await storedInJcds(deps, d);
-    if (missing) return sendAgain(args, d, `the stored object is not the file: ${missing}`);
-  }
   let packageId =
     d.chosenTransport === 'package-upload' ? (d.existingPackageId ?? d.packageId) : d.packageId;
   if (!packageId) packageId = d.existingPackageId;
-  if (!packageId) {
+  const create = async (): Promise<string> => {
     const created = await createRecord(deps.jamf, d);
-    packageId = created.id;
-    d = { ...d, packageId, packageCreated: true };
+    d = { ...d, packageId: created.id, packageCreated: true };
     await save(d);
-    if (created.adopted) await job.log(`package ${packageId} adopted (created by a stale run)`);
-  }
+    if (created.adopted) await job.log(`package ${created.id} adopted (created by a stale run)`);
+    return created.id;
+  };
+  if (d.chosenTransport === 's3') {
+    // JCDS's listing is read while the record of a new package is created: the listing
+    // waits for JCDS's own hashes of the new object (seconds for a large file), the record
+    // need not. Jamf's provider creates the record before the upload even begins (TFJP);
+    // here the object is complete in S3 first, and the record is kept only if JCDS lists
+    // the object with the local length.
+    const [listed, made] = await Promise.allSettled([
+      storedInJcds(deps, d),
+      packageId ? Promise.resolve(packageId) : create(),
+    ]);
+    if (made.status === 'fulfilled') packageId = made.value;
+    if (listed.status === 'fulfilled' && listed.value !== undefined) {
+      if (d.packageCreated && d.packageId) d = await dropRecord(args, d, d.packageId);
+      return sendAgain(args, d, `the stored object is not the file: ${listed.value}`);
+    }
+    if (listed.status === 'rejected') throw listed.reason;
+    if (made.status === 'rejected') throw made.reason;
+  } else if (!packageId) packageId = await create();
+  if (!packageId) throw new Error('finalize: no package record');
   const NEVER_LANDED = 'Jamf reports size 0 for the new hash (the bytes never landed)';
   let onHashValue = false;
   const fallback = {
