@@ -8,7 +8,7 @@
 import type { Queue } from 'bullmq';
 import { AppError } from '../shared/errors.ts';
 import { SYNC_JOB_OPTIONS } from '../shared/queues/defaults.ts';
-import type { SyncDirection, SyncJobData } from '../shared/queues/jobs.ts';
+import type { IfExists, SyncDirection, SyncJobData } from '../shared/queues/jobs.ts';
 import { buildSyncJob, checkDirection } from './sync.ts';
 
 export interface ScheduleRequest {
@@ -20,6 +20,12 @@ export interface ScheduleRequest {
   tz?: string;
   direction: SyncDirection;
   dir: string;
+  /** sync up: policy for new packages whose name Jamf already has. @defaultValue 'skip' */
+  ifExists?: IfExists;
+  /** sync up: category of the packages it creates. */
+  category?: string;
+  /** sync up: follow symbolic links whose real path leaves the folder. @defaultValue false */
+  followSymlinks?: boolean;
 }
 
 export interface ScheduleInfo {
@@ -32,6 +38,10 @@ export interface ScheduleInfo {
   next?: number;
   /** Runs started so far (0 until the first one). */
   runs?: number;
+  /** The sync's options, as each run gets them. */
+  ifExists?: IfExists;
+  category?: string;
+  followSymlinks?: boolean;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -74,7 +84,13 @@ export async function addSchedule(queue: Queue, req: ScheduleRequest): Promise<S
   const cron = checkCron(req.cron);
   const tz = req.tz === undefined ? undefined : checkTimeZone(req.tz);
   const data: SyncJobData = await buildSyncJob(
-    { direction: checkDirection(req.direction), dir: req.dir },
+    {
+      direction: checkDirection(req.direction),
+      dir: req.dir,
+      ...(req.ifExists !== undefined ? { ifExists: req.ifExists } : {}),
+      ...(req.category !== undefined ? { category: req.category } : {}),
+      ...(req.followSymlinks !== undefined ? { followSymlinks: req.followSymlinks } : {}),
+    },
     name,
   );
   try {
@@ -111,6 +127,9 @@ export async function listSchedules(queue: Queue): Promise<ScheduleInfo[]> {
       direction: data.direction,
       dir: data.dir,
       ...(s.next ? { next: s.next } : {}),
+      ...(data.options?.ifExists ? { ifExists: data.options.ifExists } : {}),
+      ...(data.options?.category ? { category: data.options.category } : {}),
+      ...(data.options?.followSymlinks ? { followSymlinks: true } : {}),
       // BullMQ counts the run it has scheduled next (1 as soon as the schedule exists):
       // the runs started are one fewer.
       ...(s.iterationCount !== undefined ? { runs: Math.max(0, s.iterationCount - 1) } : {}),

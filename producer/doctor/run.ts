@@ -318,6 +318,7 @@ export async function runDoctor(
           await checkFleetSecret(
             {
               secret: config.fleetSecret,
+              previous: config.fleetSecretPrevious,
               invalid: envCheck.invalid.has('JCDS_FLEET_SECRET'),
               transport,
               configured: config.transport,

@@ -28,6 +28,7 @@ import { CredentialVault, SECRET_VERIFIER_KEY, vaultKey } from '../../shared/vau
 import { workerNodeFlags } from '../../shared/worker-flags.ts';
 import { readWorkerHealth } from '../../worker/fitness.ts';
 import { createExporter } from '../../worker/monitor/prometheus.ts';
+import { startMonitor } from '../../worker/monitor/server.ts';
 import { JAMF_START_TIMEOUT_MS } from '../../worker/preflight.ts';
 import { makeFile, ROOT, type Fleet } from '../helpers/fleet.ts';
 import { spawnSimulator } from '../helpers/sim.ts';
@@ -641,6 +642,31 @@ describe('F15: a worker whose Jamf credentials stop working at run time', () => 
       const both = await createExporter(client, []).metrics();
       expect(both).toMatch(/^jcds_workers\{state="healthy",code=""\} 1$/m);
       expect(both).toMatch(/^jcds_workers\{state="unhealthy",code="JAMF_AUTH_FAILED"\} 1$/m);
+      // The monitor's /healthz counts them (no code, no host: it answers without auth).
+      const monitor = await startMonitor({ redisUrl: fleet.redis.url, host: '127.0.0.1', port: 0 });
+      try {
+        // Its probe connection to Redis comes up just after the start.
+        const health = await waitUntil(
+          async () => {
+            const h = (await (await fetch(`${monitor.url}/healthz`)).json()) as Record<
+              string,
+              unknown
+            >;
+            return h['redis'] === 'up' ? h : undefined;
+          },
+          "the monitor's /healthz to see Redis",
+          10_000,
+        );
+        expect(health).toMatchObject({
+          status: 'warning',
+          redis: 'up',
+          workers: { healthy: 1, unhealthy: 1 },
+          warning: expect.stringMatching(/1 worker process\(es\) stopped taking jobs/),
+        });
+        expect(JSON.stringify(health)).not.toMatch(/JAMF_AUTH_FAILED|pid|host/);
+      } finally {
+        await monitor.close();
+      }
       for (const w of [a, b]) {
         expect(w.logs()).not.toContain(newSecret);
         expect(w.logs()).not.toContain(fleet.env['JAMF_CLIENT_SECRET']!);

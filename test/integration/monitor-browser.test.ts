@@ -127,6 +127,7 @@ describe('monitor access control', () => {
       redis: 'up',
       maxmemoryPolicy: 'noeviction',
       evictionSafe: true,
+      workers: { healthy: expect.any(Number), unhealthy: 0 },
     });
 
     const page = await fetch(monitor.dashboard, { headers: AUTH });

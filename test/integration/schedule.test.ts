@@ -2,17 +2,20 @@
  * Sync schedules (BullMQ job schedulers) end to end: a 6-field cron firing every second
  * creates sync runs; they keep coming after the worker is SIGKILLed and another starts
  * (the schedule lives in Redis); a run that overlaps the previous one of the same folder
- * is skipped and says so; removing the schedule stops the runs.
+ * is skipped and says so; removing the schedule stops the runs. A schedule added with the
+ * sync's options (`--if-exists`, `--category`, `--follow-symlinks`) gives them to every run.
  */
-import { mkdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Producer } from '../../producer/producer.ts';
+import { JamfClient } from '../../shared/jamf/client.ts';
 import type { SyncJobData, SyncResult } from '../../shared/queues/jobs.ts';
 import { KiB, MiB } from '../../shared/units.ts';
-import { makeFile, startFleet, type Fleet } from '../helpers/fleet.ts';
+import { makeFile, ROOT, startFleet, type Fleet } from '../helpers/fleet.ts';
 
 let fleet: Fleet;
 let producer: Producer;
@@ -163,5 +166,109 @@ describe('sync schedules', () => {
     const later = (await runs('all')).filter(j => !atRemoval.has(j.id));
     expect(later.map(j => j.id)).toEqual([]);
     console.log(`schedule: ${(await runs()).length} runs completed before removal, none after`);
+  });
+  it('jcds schedule add passes the sync options to every run: a link out of the folder is followed, new packages get the category', async () => {
+    const linked = join(fleet.dir, 'linked');
+    const outside = join(fleet.dir, 'outside');
+    mkdirSync(linked);
+    mkdirSync(outside);
+    const target = await makeFile(outside, 'Outside Tool.pkg', 150 * KiB);
+    symlinkSync(target.path, join(linked, 'Outside Tool.pkg'));
+    await makeFile(linked, 'Inside Tool.pkg', 120 * KiB);
+    const env = {
+      PATH: process.env['PATH'] ?? '',
+      HOME: process.env['HOME'] ?? '/tmp',
+      REDIS_URL: fleet.redis.url,
+    };
+    const cli = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
+      new Promise(resolve =>
+        execFile(
+          process.execPath,
+          [join(ROOT, 'bin/jcds.js'), ...args],
+          { env, cwd: fleet.dir },
+          (err, stdout, stderr) =>
+            resolve({
+              code: err ? Number((err as { code?: number }).code ?? 1) : 0,
+              stdout,
+              stderr,
+            }),
+        ),
+      );
+    // An option that does not apply to the direction is refused, and nothing is added.
+    const refused = await cli([
+      'schedule',
+      'add',
+      'wrong',
+      '--cron',
+      '0 2 * * *',
+      '--follow-symlinks',
+      'sync',
+      'down',
+      linked,
+    ]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--follow-symlinks applies to sync up only/);
+    const added = await cli([
+      'schedule',
+      'add',
+      'linked-up',
+      '--cron',
+      '*/1 * * * * *',
+      '--tz',
+      'UTC',
+      '--category',
+      'Utilities',
+      '--if-exists',
+      'replace',
+      '--follow-symlinks',
+      '--json',
+      'sync',
+      'up',
+      linked,
+    ]);
+    expect(added.code, added.stderr).toBe(0);
+    expect(JSON.parse(added.stdout.trim().split('\n')[0]!)).toMatchObject({
+      event: 'schedule',
+      name: 'linked-up',
+      ifExists: 'replace',
+      category: 'Utilities',
+      followSymlinks: true,
+    });
+    const listed = await cli(['schedule', 'ls']);
+    expect(listed.stdout).toMatch(
+      /linked-up .* up .* --if-exists replace --category "Utilities" --follow-symlinks$/m,
+    );
+    expect((await producer.listSchedules()).map(s => s.name)).not.toContain('wrong');
+
+    // A run publishes the file the link points to (without the option it would be
+    // SYMLINK_OUTSIDE), and both new packages carry the category.
+    const run = await waitFor(
+      'a run of linked-up that published both files',
+      async () => {
+        const jobs = (await fleet.queue('sync').getJobs(['completed'], 0, -1)) as Array<
+          Job<SyncJobData, SyncResult>
+        >;
+        return jobs.find(j => j.data.schedule === 'linked-up' && j.returnvalue.uploaded === 2);
+      },
+      60_000,
+    );
+    expect(run.data.options).toEqual({
+      ifExists: 'replace',
+      category: 'Utilities',
+      followSymlinks: true,
+    });
+    expect(run.returnvalue.failed).toBe(0);
+    await producer.removeSchedule('linked-up');
+    const jamf = new JamfClient({
+      baseUrl: fleet.sim.info.jamfUrl,
+      auth: { kind: 'oauth', id: fleet.sim.info.clientId, secret: fleet.sim.info.clientSecret },
+    });
+    const utilities = (await jamf.findCategoryId('Utilities'))!;
+    for (const name of ['Outside Tool.pkg', 'Inside Tool.pkg']) {
+      const pkg = await jamf.findPackageByFileName(name);
+      expect(pkg, name).toBeDefined();
+      expect(String(pkg!.categoryId)).toBe(String(utilities));
+    }
+    await jamf.close();
   });
 });

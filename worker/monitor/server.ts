@@ -7,7 +7,11 @@
  *   GET /metrics     → Prometheus text (prometheus.ts)         Basic auth when configured
  *   GET /healthz     → 200 {status:"ok"} / 503 when Redis does not answer (never auth;
  *                      names no host or port: it answers anyone who can reach the port);
- *                      maxmemoryPolicy and evictionSafe, status "warning" when not noeviction
+ *                      maxmemoryPolicy and evictionSafe, status "warning" when not noeviction;
+ *                      workers: how many worker processes report healthy and unhealthy
+ *                      (their health records, worker/fitness.ts), status "warning" when one
+ *                      stopped taking jobs (counts only here: /metrics' jcds_workers names
+ *                      the error code)
  *
  * Every queue is shown through board.ts (JcdsQueueAdapter): jobs named after what they
  * move, progress in bytes and percent, failure reasons with their code and advice first and
@@ -35,6 +39,7 @@ import { ALL_QUEUES, QUEUES } from '../../shared/queues/names.ts';
 import { assertSafeBinding, basicAuth, type MonitorCredentials } from './auth.ts';
 import { JcdsQueueAdapter } from './board.ts';
 import { loopbackHostGuard, writeGuard } from './guard.ts';
+import { readWorkerHealth } from '../fitness.ts';
 import { createExporter } from './prometheus.ts';
 import { redact } from './redact.ts';
 import { LoginThrottle, type LoginThrottleOptions } from './throttle.ts';
@@ -160,20 +165,34 @@ export async function startMonitor(options: MonitorOptions): Promise<MonitorHand
     try {
       await withTimeout(probeRedis.ping(), 2_000);
       // Whether this Redis may evict BullMQ's keys (workers refuse it: worker/redis-check.ts).
-      const eviction = await withTimeout(readEvictionPolicy(probeRedis), 2_000).catch(
-        (): EvictionPolicy => ({ policy: undefined, source: undefined, safe: false }),
-      );
+      const [eviction, health] = await Promise.all([
+        withTimeout(readEvictionPolicy(probeRedis), 2_000).catch((): EvictionPolicy => ({
+          policy: undefined,
+          source: undefined,
+          safe: false,
+        })),
+        withTimeout(readWorkerHealth(probeRedis), 2_000).catch(() => undefined),
+      ]);
+      const unhealthy = health?.filter(r => r.state === 'unhealthy').length ?? 0;
+      const warnings = [
+        ...(eviction.safe
+          ? []
+          : [
+              'maxmemory-policy is not noeviction (or cannot be read): Redis may evict jobs and locks, and workers refuse to start. Set maxmemory-policy noeviction.',
+            ]),
+        ...(unhealthy > 0
+          ? [
+              `${unhealthy} worker process(es) stopped taking jobs (lost Jamf credentials or the fleet secret): /metrics (jcds_workers) names the error code and the worker's log what to fix; fix its configuration and restart it.`,
+            ]
+          : []),
+      ];
       res.json({
-        status: eviction.safe ? 'ok' : 'warning',
+        status: warnings.length === 0 ? 'ok' : 'warning',
         redis: 'up',
         maxmemoryPolicy: eviction.policy ?? 'unknown',
         evictionSafe: eviction.safe,
-        ...(eviction.safe
-          ? {}
-          : {
-              warning:
-                'maxmemory-policy is not noeviction (or cannot be read): Redis may evict jobs and locks, and workers refuse to start. Set maxmemory-policy noeviction.',
-            }),
+        workers: health ? { healthy: health.length - unhealthy, unhealthy } : 'unknown',
+        ...(warnings.length > 0 ? { warning: warnings.join(' ') } : {}),
       });
     } catch (err) {
       // The log says where and why; the answer does not (no auth here: no host, no port).

@@ -4,8 +4,8 @@
  * the sync queue). Adding a name that exists replaces its schedule (safe in deploy
  * scripts). The producer checks the name, the cron pattern, the zone and the folder.
  */
-import { Argument, type Command } from 'commander';
-import type { SyncDirection } from '../../../shared/queues/jobs.ts';
+import { Argument, Option, type Command } from 'commander';
+import type { IfExists, SyncDirection } from '../../../shared/queues/jobs.ts';
 import type { ScheduleInfo } from '../../schedules.ts';
 import type { CliContext } from '../context.ts';
 import { formatTimeIn, localZone, table } from '../format.ts';
@@ -20,6 +20,18 @@ const zone = (s: ScheduleInfo): string => s.tz ?? `the worker's local time`;
 export function nextRunText(s: Pick<ScheduleInfo, 'next' | 'tz'>): string {
   if (!s.next) return '-';
   return s.tz ? formatTimeIn(s.next, s.tz) : `${formatTimeIn(s.next, localZone())} (local)`;
+}
+
+/** The sync options of a schedule, as the flags that give them (" --category Apps"), or "". */
+export function optionsText(
+  s: Pick<ScheduleInfo, 'ifExists' | 'category' | 'followSymlinks'>,
+): string {
+  const flags = [
+    ...(s.ifExists ? [`--if-exists ${s.ifExists}`] : []),
+    ...(s.category ? [`--category ${JSON.stringify(s.category)}`] : []),
+    ...(s.followSymlinks ? ['--follow-symlinks'] : []),
+  ];
+  return flags.length > 0 ? ` ${flags.join(' ')}` : '';
 }
 
 /** The --cron help: 5 fields, or 6 with seconds first. */
@@ -42,6 +54,17 @@ export function registerSchedule(program: Command, ctx: CliContext): void {
       '--tz <zone>',
       "IANA time zone of the pattern, e.g. UTC or Europe/Paris (default: the worker's)",
     )
+    .addOption(
+      new Option(
+        '--if-exists <policy>',
+        'sync up: a new file whose name Jamf already has (default skip)',
+      ).choices(['skip', 'replace', 'fail']),
+    )
+    .option('--category <name>', 'sync up: the Jamf Pro category of new packages')
+    .option(
+      '--follow-symlinks',
+      'sync up: also publish files that symbolic links in the folder point to outside it',
+    )
     .option('--json', 'print the schedule as JSON on stdout')
     .action(
       async (
@@ -49,7 +72,14 @@ export function registerSchedule(program: Command, ctx: CliContext): void {
         _action: string,
         direction: SyncDirection,
         dir: string,
-        opts: { cron: string; tz?: string; json?: boolean },
+        opts: {
+          cron: string;
+          tz?: string;
+          json?: boolean;
+          ifExists?: IfExists;
+          category?: string;
+          followSymlinks?: boolean;
+        },
       ) => {
         await ctx.config();
         const producer = await ctx.producer();
@@ -59,11 +89,14 @@ export function registerSchedule(program: Command, ctx: CliContext): void {
           ...(opts.tz !== undefined ? { tz: opts.tz } : {}),
           direction,
           dir,
+          ...(opts.ifExists !== undefined ? { ifExists: opts.ifExists } : {}),
+          ...(opts.category !== undefined ? { category: opts.category } : {}),
+          ...(opts.followSymlinks ? { followSymlinks: true } : {}),
         });
         if (opts.json) emitJson(ctx.io, { event: 'schedule', ...s });
         else {
           ctx.io.err(
-            `Schedule ${s.name}: sync ${s.direction} ${s.dir} at "${s.cron}" (${zone(s)}); next run ${nextRunText(s)}.\n` +
+            `Schedule ${s.name}: sync ${s.direction} ${s.dir}${optionsText(s)} at "${s.cron}" (${zone(s)}); next run ${nextRunText(s)}.\n` +
               'Runs happen while a worker is running (`jcds worker`).\n',
           );
         }
@@ -89,7 +122,7 @@ export function registerSchedule(program: Command, ctx: CliContext): void {
       // The list is the command's output: stdout, like `status` and `ls`.
       ctx.io.out(
         table(
-          ['NAME', 'CRON', 'TZ', 'SYNC', 'DIR', 'NEXT RUN', 'RUNS'],
+          ['NAME', 'CRON', 'TZ', 'SYNC', 'DIR', 'NEXT RUN', 'RUNS', 'OPTIONS'],
           list.map(s => [
             s.name,
             s.cron,
@@ -98,6 +131,7 @@ export function registerSchedule(program: Command, ctx: CliContext): void {
             s.dir,
             nextRunText(s),
             String(s.runs ?? 0),
+            optionsText(s).trim() || '-',
           ]),
           { right: [6], ...(ctx.io.outIsTTY ? { fit: ctx.io.columns - 1 } : {}) },
         ),

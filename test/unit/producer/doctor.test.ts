@@ -274,6 +274,66 @@ describe('the fleet secret verifier', () => {
     );
     expect(noRedis.skipped).toBe(true);
   });
+
+  it('checkFleetSecret judges JCDS_FLEET_SECRET_PREVIOUS as a worker does: a rotation under way passes, the secret a rotation replaced fails', async () => {
+    const base = { invalid: false, configured: 'auto' as const, transport: 's3' as const };
+    const oldSecret = 'the-old-fleet-secret-0123';
+    const newSecret = 'the-new-fleet-secret-4567';
+    const other = 'someone-elses-secret-8901';
+    // Before `jcds vault rotate`: the fleet still uses the old secret.
+    const pending = await checkFleetSecret(
+      {
+        ...base,
+        secret: newSecret,
+        previous: oldSecret,
+        redis: fakeRedis(secretVerifier(oldSecret)),
+      },
+      1_000,
+    );
+    expect(pending).toMatchObject({ level: 'ok' });
+    expect(pending.detail).toMatch(/rotation is under way.*jcds vault rotate/);
+    // Without the previous secret, the same new secret is refused, as a worker would be.
+    const alone = await checkFleetSecret(
+      { ...base, secret: newSecret, redis: fakeRedis(secretVerifier(oldSecret)) },
+      1_000,
+    );
+    expect(alone.level).toBe('fail');
+    // After the rotation: the new secret matches; the previous one is said to be done with.
+    const rotated = JSON.stringify({
+      verifier: secretVerifier(newSecret),
+      previous: secretVerifier(oldSecret),
+      writtenAt: '2026-12-01T00:00:00.000Z',
+      rotatedAt: '2026-12-01T00:00:00.000Z',
+    });
+    const after = await checkFleetSecret(
+      { ...base, secret: newSecret, previous: oldSecret, redis: fakeRedis(rotated) },
+      1_000,
+    );
+    expect(after).toMatchObject({ level: 'ok' });
+    expect(after.detail).toMatch(/JCDS_FLEET_SECRET_PREVIOUS is no longer the fleet's/);
+    // A host left on the old secret after the rotation: the worker's own words say so.
+    const stale = await checkFleetSecret(
+      { ...base, secret: oldSecret, redis: fakeRedis(rotated) },
+      1_000,
+    );
+    expect(stale.level).toBe('fail');
+    expect(stale.detail).toMatch(/the secret this fleet used before its rotation/);
+    // Neither secret is the fleet's.
+    const neither = await checkFleetSecret(
+      { ...base, secret: other, previous: oldSecret, redis: fakeRedis(secretVerifier(newSecret)) },
+      1_000,
+    );
+    expect(neither.level).toBe('fail');
+    expect(neither.detail).toMatch(
+      /differs from the one the fleet uses.*and so does JCDS_FLEET_SECRET_PREVIOUS/,
+    );
+    for (const r of [pending, alone, after, stale, neither]) {
+      for (const s of [oldSecret, newSecret, other]) {
+        expect(JSON.stringify(r)).not.toContain(s);
+        expect(JSON.stringify(r)).not.toContain(secretVerifier(s));
+      }
+    }
+  });
 });
 
 describe('withTimeout and scrubSecrets', () => {
