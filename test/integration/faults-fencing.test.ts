@@ -13,6 +13,10 @@
  *
  *   H1.1 prepare   H1.2 stage (multipart)   H1.3 the part phase   H1.4 complete
  *   H1.5 finalize  H1.6 a single-request upload (its clean-up)   H1.0 the fence itself
+ *   H1.7 a download, frozen mid-range and woken while the new owner fetches into the same
+ *        partial file
+ *   H1.8 the package-upload transport, frozen with its POST /api/v1/packages/{id}/upload
+ *        on its way
  *
  * Each ends with the job published exactly once with the right bytes and nothing
  * half-done, or failed with a true reason; the stale worker logs its lost lock; it rewrote
@@ -20,11 +24,14 @@
  * package id is replaced or dropped); it aborted no upload of the new owner's, deleted no
  * package, and left the new owner's vault entry alone (no credential renewal was needed).
  */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { errorCode } from '../../shared/errors.ts';
-import type { UploadJobData } from '../../shared/queues/jobs.ts';
+import type { DownloadJobData, DownloadResult, UploadJobData } from '../../shared/queues/jobs.ts';
 import { jobKey, QUEUE_PREFIX, QUEUES, uploadVaultKey } from '../../shared/queues/names.ts';
 import { MiB } from '../../shared/units.ts';
 import { JobFences } from '../../worker/fence.ts';
@@ -512,5 +519,132 @@ describe('a worker that lost its lock changes nothing', () => {
     await expectNothingHalfDone(h);
     expect(listings).toBe(1);
     expect(d).toMatchObject({ aborts: 0, packageDeletes: 0, renewals: 0 });
+  });
+  it('H1.7 download: woken while the new owner fetches into the same partial file, the stale worker moves and removes nothing; one verified file', async () => {
+    const { fleet } = h;
+    const t = lockTiming(fleet);
+    const a = await fleet.startWorker();
+    const SIZE = 24 * MiB; // ranges of 20 MiB and 4 MiB
+    const file = await makeFile(fleet.dir, 'H1 Download.pkg', SIZE);
+    const published = await waitForJobSettled(
+      uploads(),
+      (await h.producer.upload({ path: file.path })).jobId,
+      120_000,
+    );
+    expect(await published.getState()).toBe('completed');
+    const folder = join(fleet.dir, 'h17');
+    mkdirSync(folder);
+    const dest = join(folder, 'H1 Download.pkg');
+    // Slow ranges: each GET is served at 1 MiB/s, so both runs are mid-range at each turn.
+    await fleet.sim.control.setFaults({ s3BytesPerSecond: 1 * MiB });
+    const gets = async (): Promise<number> =>
+      (await calls('GetObject')) + (await calls('CdnGetObject'));
+    const downloads = () => fleet.queue('download');
+    const jobId = await h.producer.download({ fileName: 'H1 Download.pkg', dest });
+    // Frozen once its partial file is recorded and bytes flow into it.
+    const servedAt = (await counters()).s3BytesServed;
+    await waitUntil(
+      async () =>
+        (await Job.fromId(downloads(), jobId))?.data?.partial !== undefined &&
+        (await counters()).s3BytesServed > servedAt + 2 * MiB,
+      'the download to be under way',
+      60_000,
+      10,
+    );
+    const stoppedAt = Date.now();
+    process.kill(a.pid, 'SIGSTOP');
+    const atFreeze = (await Job.fromId(downloads(), jobId))!.data as DownloadJobData;
+    const getsAtFreeze = await gets();
+    await fleet.startWorker();
+    // The new owner fetches: its own GETs of the object reach the simulator.
+    await waitUntil(
+      async () => (await gets()) >= getsAtFreeze + 2,
+      'the new owner to fetch the ranges',
+      60_000,
+    );
+    const redis = new Redis(fleet.redis.url);
+    const ranges = async (): Promise<string> =>
+      JSON.stringify(
+        (
+          JSON.parse(
+            (await redis.hget(jobKey(QUEUES.download, jobId), 'data')) ?? '{}',
+          ) as DownloadJobData
+        ).doneRanges ?? [],
+      );
+    const before = await ranges();
+    process.kill(a.pid, 'SIGCONT');
+    const frozenMs = Date.now() - stoppedAt;
+    const ended = await staleRunEnded(a, jobId);
+    // Read once the stale run ended, while the new owner still fetches (its big range takes
+    // 20 s at 1 MiB/s).
+    const after = await ranges();
+    const entries = readdirSync(folder);
+    redis.disconnect();
+    const job = await waitForJobSettled(downloads(), jobId, 120_000);
+    await fleet.sim.control.clearFaults();
+    const state = await jobOutcome(job);
+    const sha = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
+    console.log(
+      `H1.7 download: frozen ${fmtMs(frozenMs)}; job ${state}; stale run ended ${ended}, lost-lock lines ${lostLockLines(a, 'download').length}; partial ${atFreeze.partial?.name} at the freeze; done ranges when it woke ${before}, after its run ended ${after}; folder then ${JSON.stringify(entries)}; GETs since the freeze ${(await gets()) - getsAtFreeze}`,
+    );
+    expect(frozenMs).toBeGreaterThan(t.lockExpiresMs.min);
+    expect(ended).toBe(true);
+    expect(lostLockLines(a, 'download', new RegExp(`"jobId":"${jobId}"`))).toHaveLength(1);
+    // While the new owner fetched: the stale worker put nothing at the destination and left
+    // the one partial file (the frozen worker's, reopened by the new owner) where it was.
+    expect(entries).toEqual([atFreeze.partial!.name]);
+    expect(state).toBe('completed');
+    const result = job.returnvalue as DownloadResult;
+    expect(result).toMatchObject({ path: dest, size: SIZE, verified: true, verifiedBy: 'sha256' });
+    expect(sha(dest)).toBe(file.sha256);
+    expect(readdirSync(folder)).toEqual(['H1 Download.pkg']);
+    expect(a.logs()).not.toMatch(/saved as/);
+  });
+  it('H1.8 package-upload transport: woken with its file upload answered, the stale worker writes no checkpoint and deletes nothing', async () => {
+    const { fleet } = h;
+    const t = lockTiming(fleet);
+    const a = await fleet.startWorker();
+    const file = await makeFile(fleet.dir, 'H1 Package Upload.pkg', 3 * MiB);
+    const { jobId } = await h.producer.upload({ path: file.path, transport: 'package-upload' });
+    await waitUntil(
+      async () => dataOf(await Job.fromId(uploads(), jobId))?.step === 'stage',
+      'the upload to reach stage',
+      30_000,
+      10,
+    );
+    await fleet.sim.control.setFaults({ jamfLatencyMs: triggerLatencyMs() });
+    const UPLOAD = 'POST /api/v1/packages/{id}/upload';
+    const stoppedAt = await freezeOn(a, UPLOAD, 0);
+    await fleet.sim.control.clearFaults();
+    expect(
+      dataOf(await Job.fromId(uploads(), jobId))?.step,
+      'frozen after its upload was answered: the race this test sets up did not happen',
+    ).toBe('stage');
+    const watch = watchCheckpoint(jobId);
+    await fleet.startWorker();
+    // The new owner sends the file again, into the record the frozen worker created.
+    await waitUntil(
+      async () => (await calls(UPLOAD)) >= 2,
+      'the new owner to send the file',
+      60_000,
+    );
+    process.kill(a.pid, 'SIGCONT');
+    const frozenMs = Date.now() - stoppedAt;
+    const job = await waitForJobSettled(uploads(), jobId, 120_000);
+    const ended = await staleRunEnded(a, jobId);
+    await watch.stop();
+    const d = await destructiveCalls();
+    console.log(
+      `H1.8 package-upload: frozen ${fmtMs(frozenMs)}; job ${await jobOutcome(job)}; checkpoint changes ${JSON.stringify(watch.seen)}; regressions ${JSON.stringify(watch.regressions())}; stale run ended ${ended}, lost-lock lines ${lostLockLines(a, 'upload').length}; ${UPLOAD} ${await calls(UPLOAD)}, POST /api/v1/packages ${await calls('POST /api/v1/packages')}, package deletes ${d.packageDeletes}`,
+    );
+    expect(frozenMs).toBeGreaterThan(t.lockExpiresMs.min);
+    expect(watch.regressions()).toEqual([]);
+    await expectPublished(h, job, file, 3 * MiB);
+    expect((job.returnvalue as { transport?: string }).transport).toBe('package-upload');
+    await expectNothingHalfDone(h);
+    expect(ended).toBe(true);
+    expect(lostLockLines(a, 'upload', new RegExp(`"jobId":"${jobId}"`))).toHaveLength(1);
+    expect(await calls('POST /api/v1/packages')).toBe(1);
+    expect(d).toMatchObject({ packageDeletes: 0 });
   });
 });
