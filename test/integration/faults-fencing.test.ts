@@ -180,6 +180,29 @@ async function jobOutcome(job: Job): Promise<string> {
   return state === 'failed' ? `failed: ${job.failedReason}` : state;
 }
 
+/**
+ * The takeover and the wake, as H1.5 and H1.8 run them: watches the job's checkpoint,
+ * starts the new owner, waits until it is at work (`working`), wakes the frozen worker `a`,
+ * then waits for the job to settle and the stale run to end.
+ */
+async function takeOverThenWake(
+  a: WorkerProcess,
+  jobId: string,
+  stoppedAt: number,
+  what: string,
+  working: () => Promise<unknown>,
+) {
+  const watch = watchCheckpoint(jobId);
+  await h.fleet.startWorker();
+  await waitUntil(working, what, 60_000);
+  process.kill(a.pid, 'SIGCONT');
+  const frozenMs = Date.now() - stoppedAt;
+  const job = await waitForJobSettled(uploads(), jobId, 120_000);
+  const ended = await staleRunEnded(a, jobId);
+  await watch.stop();
+  return { watch, frozenMs, job, ended, d: await destructiveCalls() };
+}
+
 describe('a worker that lost its lock changes nothing', () => {
   it('H1.0: the fence writes only for the token that holds the lock, and says LOCK_LOST otherwise', async () => {
     const redis = new Redis(h.fleet.redis.url);
@@ -428,20 +451,14 @@ describe('a worker that lost its lock changes nothing', () => {
       (dataOf(await Job.fromId(uploads(), jobId)) as { packageId?: string }).packageId,
       'frozen after its create was answered: the race this test sets up did not happen',
     ).toBeUndefined();
-    const watch = watchCheckpoint(jobId);
-    await fleet.startWorker();
     // The new owner meets the record the frozen worker's create made, and adopts it.
-    await waitUntil(
-      async () => (dataOf(await Job.fromId(uploads(), jobId)) as { packageId?: string })?.packageId,
+    const { watch, frozenMs, job, ended, d } = await takeOverThenWake(
+      a,
+      jobId,
+      stoppedAt,
       'the new owner to adopt the package record',
-      60_000,
+      async () => (dataOf(await Job.fromId(uploads(), jobId)) as { packageId?: string })?.packageId,
     );
-    process.kill(a.pid, 'SIGCONT');
-    const frozenMs = Date.now() - stoppedAt;
-    const job = await waitForJobSettled(uploads(), jobId, 120_000);
-    const ended = await staleRunEnded(a, jobId);
-    await watch.stop();
-    const d = await destructiveCalls();
     console.log(
       `H1.5 finalize: frozen ${fmtMs(frozenMs)}; job ${await jobOutcome(job)}; checkpoint changes ${JSON.stringify(watch.seen)}; regressions ${JSON.stringify(watch.regressions())}; stale run ended ${ended}, lost-lock lines ${lostLockLines(a, 'upload').length}; POST /api/v1/packages ${await calls('POST /api/v1/packages')}, package deletes ${d.packageDeletes}`,
     );
@@ -620,20 +637,14 @@ describe('a worker that lost its lock changes nothing', () => {
       dataOf(await Job.fromId(uploads(), jobId))?.step,
       'frozen after its upload was answered: the race this test sets up did not happen',
     ).toBe('stage');
-    const watch = watchCheckpoint(jobId);
-    await fleet.startWorker();
     // The new owner sends the file again, into the record the frozen worker created.
-    await waitUntil(
-      async () => (await calls(UPLOAD)) >= 2,
+    const { watch, frozenMs, job, ended, d } = await takeOverThenWake(
+      a,
+      jobId,
+      stoppedAt,
       'the new owner to send the file',
-      60_000,
+      async () => (await calls(UPLOAD)) >= 2,
     );
-    process.kill(a.pid, 'SIGCONT');
-    const frozenMs = Date.now() - stoppedAt;
-    const job = await waitForJobSettled(uploads(), jobId, 120_000);
-    const ended = await staleRunEnded(a, jobId);
-    await watch.stop();
-    const d = await destructiveCalls();
     console.log(
       `H1.8 package-upload: frozen ${fmtMs(frozenMs)}; job ${await jobOutcome(job)}; checkpoint changes ${JSON.stringify(watch.seen)}; regressions ${JSON.stringify(watch.regressions())}; stale run ended ${ended}, lost-lock lines ${lostLockLines(a, 'upload').length}; ${UPLOAD} ${await calls(UPLOAD)}, POST /api/v1/packages ${await calls('POST /api/v1/packages')}, package deletes ${d.packageDeletes}`,
     );
