@@ -336,7 +336,7 @@ describe('jcds sync and schedule', () => {
     const ls = await jcds(['schedule', 'ls']);
     expect(ls.code).toBe(0);
     expect(ls.stdout).toMatch(
-      /nightly-up\s+0 2 \* \* \*\s+UTC\s+up\s+\S+\s+\d{4}-\d\d-\d\d 02:00 UTC\s+0$/m,
+      /nightly-up\s+0 2 \* \* \*\s+UTC\s+up\s+\S+\s+\d{4}-\d\d-\d\d 02:00 UTC\s+0\s+-$/m,
     );
 
     const bad = await jcds(['schedule', 'add', 'x', '--cron', 'every night', 'sync', 'up', dir]);
